@@ -1,0 +1,336 @@
+//! Exact decimal numbers: `mantissa × 10^exponent`.
+//!
+//! Energy registers are integers scaled by a power of ten (DLMS scaler, DSMR's fixed number of
+//! digits, KMP's SIEX byte). Keeping them as mantissa and exponent means `233.7` stays `233.7`
+//! end to end; `f64` is produced only at the edges (InfluxDB fields, Homie floats).
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+/// An exact decimal number `mantissa × 10^exponent`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Decimal {
+    mantissa: i128,
+    exponent: i8,
+}
+
+impl Decimal {
+    /// Zero.
+    pub const ZERO: Decimal = Decimal {
+        mantissa: 0,
+        exponent: 0,
+    };
+
+    /// `mantissa × 10^exponent`.
+    pub const fn new(mantissa: i128, exponent: i8) -> Self {
+        Decimal { mantissa, exponent }
+    }
+
+    /// An integer.
+    pub const fn from_int(value: i128) -> Self {
+        Decimal {
+            mantissa: value,
+            exponent: 0,
+        }
+    }
+
+    /// The mantissa as stored (not normalised).
+    pub const fn mantissa(&self) -> i128 {
+        self.mantissa
+    }
+
+    /// The power of ten as stored (not normalised).
+    pub const fn exponent(&self) -> i8 {
+        self.exponent
+    }
+
+    /// The same value with trailing zeros of the mantissa folded into the exponent, and zero as
+    /// `0e0`. Two equal numbers have the same normal form.
+    pub fn normalized(self) -> Self {
+        if self.mantissa == 0 {
+            return Decimal::ZERO;
+        }
+        let mut m = self.mantissa;
+        let mut e = self.exponent;
+        while m % 10 == 0 && e < i8::MAX {
+            m /= 10;
+            e += 1;
+        }
+        Decimal {
+            mantissa: m,
+            exponent: e,
+        }
+    }
+
+    /// Applies a further power of ten (a DLMS scaler). Saturates the exponent instead of
+    /// overflowing.
+    pub fn scaled(self, scaler: i8) -> Self {
+        Decimal {
+            mantissa: self.mantissa,
+            exponent: self.exponent.saturating_add(scaler),
+        }
+    }
+
+    /// The nearest `f64`. Use only at output edges.
+    pub fn to_f64(&self) -> f64 {
+        // Division by an exact power of ten is correctly rounded, so 2337e-1 gives exactly the
+        // double closest to 233.7 (multiplying by 0.1 would not).
+        let m = self.mantissa as f64;
+        let e = i32::from(self.exponent);
+        if e >= 0 {
+            m * 10f64.powi(e)
+        } else if e >= -22 {
+            m / 10f64.powi(-e)
+        } else {
+            m * 10f64.powi(e)
+        }
+    }
+
+    /// The value as an integer when it has no fractional part and fits.
+    pub fn to_i64(&self) -> Option<i64> {
+        let n = self.normalized();
+        if n.exponent < 0 {
+            return None;
+        }
+        let mut m = n.mantissa;
+        for _ in 0..n.exponent {
+            m = m.checked_mul(10)?;
+        }
+        i64::try_from(m).ok()
+    }
+
+    /// True when the number has digits after the decimal point (after normalisation).
+    pub fn has_fraction(&self) -> bool {
+        self.normalized().exponent < 0
+    }
+
+    /// Multiplies by `10^shift`, rescaling so that the exponent becomes `target` when that is
+    /// exact. Used to convert units (Wh → kWh is a shift of -3).
+    pub fn shift(self, shift: i8) -> Self {
+        self.scaled(shift)
+    }
+
+    /// Rounds to `digits` decimal places (half away from zero).
+    pub fn round_dp(self, digits: u8) -> Self {
+        let target = -(digits.min(38) as i16);
+        let exp = i16::from(self.exponent);
+        if exp >= target {
+            return self;
+        }
+        let drop = (target - exp) as u32;
+        if drop > 38 {
+            return Decimal::new(0, target as i8);
+        }
+        let div = 10i128.pow(drop);
+        let q = self.mantissa / div;
+        let r = self.mantissa % div;
+        let q = if r.abs() * 2 >= div {
+            q + self.mantissa.signum()
+        } else {
+            q
+        };
+        Decimal::new(q, target as i8)
+    }
+
+    /// Adds two decimals exactly (at the finer of both exponents). `None` on overflow.
+    pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
+        let e = self.exponent.min(other.exponent);
+        let a = rescale(self.mantissa, self.exponent, e)?;
+        let b = rescale(other.mantissa, other.exponent, e)?;
+        Some(Decimal::new(a.checked_add(b)?, e))
+    }
+
+    /// Subtracts exactly. `None` on overflow.
+    pub fn checked_sub(self, other: Decimal) -> Option<Decimal> {
+        self.checked_add(Decimal::new(other.mantissa.checked_neg()?, other.exponent))
+    }
+}
+
+fn rescale(m: i128, from: i8, to: i8) -> Option<i128> {
+    let diff = u32::try_from(i16::from(from) - i16::from(to)).ok()?;
+    m.checked_mul(10i128.checked_pow(diff)?)
+}
+
+impl PartialEq for Decimal {
+    fn eq(&self, other: &Self) -> bool {
+        let a = self.normalized();
+        let b = other.normalized();
+        a.mantissa == b.mantissa && a.exponent == b.exponent
+    }
+}
+
+impl Eq for Decimal {}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let e = self.exponent.min(other.exponent);
+        match (
+            rescale(self.mantissa, self.exponent, e),
+            rescale(other.mantissa, other.exponent, e),
+        ) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => self.to_f64().total_cmp(&other.to_f64()),
+        }
+    }
+}
+
+impl From<i64> for Decimal {
+    fn from(v: i64) -> Self {
+        Decimal::from_int(i128::from(v))
+    }
+}
+
+impl From<u64> for Decimal {
+    fn from(v: u64) -> Self {
+        Decimal::from_int(i128::from(v))
+    }
+}
+
+impl fmt::Display for Decimal {
+    /// Plain decimal notation without exponent and without trailing zeros after the point:
+    /// `2337e-1` → `233.7`, `5e3` → `5000`, `100e-2` → `1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.normalized();
+        let neg = n.mantissa < 0;
+        let digits = n.mantissa.unsigned_abs().to_string();
+        if neg {
+            f.write_str("-")?;
+        }
+        if n.exponent >= 0 {
+            f.write_str(&digits)?;
+            for _ in 0..n.exponent {
+                f.write_str("0")?;
+            }
+            return Ok(());
+        }
+        let frac = usize::from(n.exponent.unsigned_abs());
+        if digits.len() > frac {
+            let (int, fr) = digits.split_at(digits.len() - frac);
+            write!(f, "{int}.{fr}")
+        } else {
+            f.write_str("0.")?;
+            for _ in 0..frac - digits.len() {
+                f.write_str("0")?;
+            }
+            f.write_str(&digits)
+        }
+    }
+}
+
+/// Error of [`Decimal::from_str`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseDecimalError;
+
+impl fmt::Display for ParseDecimalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not a decimal number")
+    }
+}
+
+impl std::error::Error for ParseDecimalError {}
+
+impl FromStr for Decimal {
+    type Err = ParseDecimalError;
+
+    /// Parses `-12.340`, `+5`, `007.5`; keeps the written number of digits (`0.100` is
+    /// `100e-3`). No exponent notation.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (neg, body) = match s.as_bytes().first() {
+            Some(b'-') => (true, &s[1..]),
+            Some(b'+') => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let (int, frac) = match body.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (body, ""),
+        };
+        if int.is_empty() && frac.is_empty() {
+            return Err(ParseDecimalError);
+        }
+        if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseDecimalError);
+        }
+        if int.len() + frac.len() > 38 || frac.len() > 100 {
+            return Err(ParseDecimalError);
+        }
+        let mut m: i128 = 0;
+        for b in int.bytes().chain(frac.bytes()) {
+            m = m * 10 + i128::from(b - b'0');
+        }
+        if neg {
+            m = -m;
+        }
+        Ok(Decimal::new(m, -(frac.len() as i8)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_scaled_values_exactly() {
+        assert_eq!(Decimal::new(2337, -1).to_string(), "233.7");
+        assert_eq!(Decimal::new(-819, -3).to_string(), "-0.819");
+        assert_eq!(Decimal::new(5, 3).to_string(), "5000");
+        assert_eq!(Decimal::new(100, -2).to_string(), "1");
+        assert_eq!(Decimal::new(7, -4).to_string(), "0.0007");
+        assert_eq!(Decimal::new(0, -3).to_string(), "0");
+        assert_eq!(Decimal::new(-5, 0).to_string(), "-5");
+    }
+
+    #[test]
+    fn parses_fixed_digit_strings() {
+        let d: Decimal = "000123.456".parse().unwrap();
+        assert_eq!(d, Decimal::new(123456, -3));
+        assert_eq!(d.to_string(), "123.456");
+        assert_eq!("-0.5".parse::<Decimal>().unwrap(), Decimal::new(-5, -1));
+        assert!("1e5".parse::<Decimal>().is_err());
+        assert!("".parse::<Decimal>().is_err());
+        assert!(".".parse::<Decimal>().is_err());
+        assert!("1.2.3".parse::<Decimal>().is_err());
+    }
+
+    #[test]
+    fn converts_to_nearest_f64() {
+        assert_eq!(Decimal::new(2337, -1).to_f64(), 233.7);
+        assert_eq!(Decimal::new(12937, 0).to_f64(), 12937.0);
+        assert_eq!(Decimal::new(-819, -3).to_f64(), -0.819);
+    }
+
+    #[test]
+    fn compares_across_exponents() {
+        assert_eq!(Decimal::new(10, -1), Decimal::new(1, 0));
+        assert!(Decimal::new(15, -1) > Decimal::new(1, 0));
+        assert_eq!(
+            Decimal::new(15, -1).checked_add(Decimal::new(2, 0)),
+            Some(Decimal::new(35, -1))
+        );
+        assert_eq!(
+            Decimal::new(1, 0).checked_sub(Decimal::new(25, -1)),
+            Some(Decimal::new(-15, -1))
+        );
+    }
+
+    #[test]
+    fn rounds_half_away_from_zero() {
+        assert_eq!(Decimal::new(12345, -3).round_dp(2), Decimal::new(1235, -2));
+        assert_eq!(Decimal::new(-12345, -3).round_dp(2), Decimal::new(-1235, -2));
+        assert_eq!(Decimal::new(12, 0).round_dp(2), Decimal::new(12, 0));
+    }
+
+    #[test]
+    fn integer_conversion_only_when_exact() {
+        assert_eq!(Decimal::new(5, 2).to_i64(), Some(500));
+        assert_eq!(Decimal::new(50, -1).to_i64(), Some(5));
+        assert_eq!(Decimal::new(55, -1).to_i64(), None);
+    }
+}
