@@ -176,7 +176,11 @@ impl SourceConfig {
     ///
     /// # Errors
     /// Every problem found, as (key relative to the source table, message).
-    pub fn from_raw(name: &str, raw: RawSource, base: &Path) -> Result<Self, Vec<(String, String)>> {
+    pub fn from_raw(
+        name: &str,
+        raw: RawSource,
+        base: &Path,
+    ) -> Result<Self, Vec<(String, String)>> {
         let mut errors = Vec::new();
         let meter = match MeterId::new(raw.meter.as_deref().unwrap_or(name)) {
             Ok(m) => Some(m),
@@ -265,24 +269,33 @@ impl SourceConfig {
             }
         };
         match (meter, transport, protocol) {
-            (Some(meter), Some(transport), Some(protocol)) if errors.is_empty() => Ok(SourceConfig {
-                name: name.to_string(),
-                meter,
-                transport,
-                protocol,
-            }),
+            (Some(meter), Some(transport), Some(protocol)) if errors.is_empty() => {
+                Ok(SourceConfig {
+                    name: name.to_string(),
+                    meter,
+                    transport,
+                    protocol,
+                })
+            }
             _ => Err(errors),
         }
     }
 
     /// Runs the source until its input ends (file replay) or `cancel` fires.
-    pub async fn run(self, publisher: Publisher, stats: Arc<SourceStats>, cancel: CancellationToken) {
+    pub async fn run(
+        self,
+        publisher: Publisher,
+        stats: Arc<SourceStats>,
+        cancel: CancellationToken,
+    ) {
         let mut proto = self.protocol.build(self.meter.clone());
         let line = self.protocol.line();
         let mut sink = Sink::new(self.name.clone(), publisher, stats);
         match &self.transport {
             Transport::File(f) => {
-                if let Err(e) = transport::file::run(f, line, proto.as_mut(), &mut sink, &cancel).await {
+                if let Err(e) =
+                    transport::file::run(f, line, proto.as_mut(), &mut sink, &cancel).await
+                {
                     error!(source = %self.name, error = %e, "Replay failed.");
                     sink.stats.set_last_error(Some(e));
                 }
