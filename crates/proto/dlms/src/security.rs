@@ -21,7 +21,7 @@
 //! starts at inc32(J0), J0 = IV ‖ `00000001`). The same path serves SC `0x30` frames when no
 //! authentication key is configured. [`Decrypted::authenticated`] records which path was
 //! taken; a wrong key on a tagless frame cannot be detected here, see
-//! `looks_like_plaintext` (coming with the APDU parser).
+//! [`crate::looks_like_plaintext`].
 //!
 //! # Fuzzing
 //! Under `cfg(fuzzing)` only the final tag comparison is skipped, so fuzzers reach the APDU
@@ -387,7 +387,8 @@ mod tests {
     #![allow(
         clippy::unwrap_used,
         clippy::indexing_slicing,
-        clippy::arithmetic_side_effects
+        clippy::arithmetic_side_effects,
+        clippy::panic
     )]
     use super::*;
 
