@@ -134,7 +134,7 @@ impl DateTime {
     }
 
     /// True when every specified field is within its range (months and days may also be
-    /// `0xFD`/`0xFE`, the deviation within ±14 hours).
+    /// `0xFD`/`0xFE`, the weekday 0, the deviation within ±14 hours).
     pub fn is_plausible(&self) -> bool {
         let in_range = |v: Option<u8>, lo: u8, hi: u8| v.is_none_or(|v| (lo..=hi).contains(&v));
         let month_ok = self
@@ -145,7 +145,8 @@ impl DateTime {
             .is_none_or(|d| (1..=31).contains(&d) || d == 0xFD || d == 0xFE);
         month_ok
             && day_ok
-            && in_range(self.weekday, 1, 7)
+            // Weekday 0 is outside the Blue Book range but Aidon meters send it.
+            && in_range(self.weekday, 0, 7)
             && in_range(self.hour, 0, 23)
             && in_range(self.minute, 0, 59)
             && in_range(self.second, 0, 59)
