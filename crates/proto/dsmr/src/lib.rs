@@ -12,9 +12,9 @@
 //!   continuation lines, M-Bus channel lines, the power failure log; unknown lines are data.
 //! - [`Number`], [`Timestamp`] ([`value`]): exact decimals and `YYMMDDhhmmssX` timestamps.
 //!
-//! Encrypted P1 (a DSMR telegram inside a DLMS general-glo-ciphering APDU, as sent by the
-//! Sagemcom T210-D-r of Energienetze Steiermark and the Luxembourg Smarty meters) is framed
-//! by the source adapter with the DLMS security layer; the plaintext is parsed here.
+//! - [`EncryptedFramer`] ([`encrypted`]): encrypted P1, a DSMR telegram inside a bare DLMS
+//!   general-glo-ciphering APDU (Sagemcom T210-D-r of Energienetze Steiermark, Luxembourg
+//!   Smarty). Decryption and tag verification come from `proto-dlms`.
 //!
 //! # Panics
 //! Nothing in this crate panics on any input: no indexing, no unchecked arithmetic, no
@@ -34,6 +34,7 @@
 )]
 
 pub mod crc;
+pub mod encrypted;
 mod error;
 pub mod framer;
 pub mod line;
@@ -41,6 +42,7 @@ mod obis;
 pub mod telegram;
 pub mod value;
 
+pub use encrypted::{EncryptedError, EncryptedFramer};
 pub use error::Error;
 pub use framer::Framer;
 pub use line::{Group, Groups, Line, Lines, Object, PowerFailure, PowerFailures};
