@@ -18,6 +18,7 @@
 //!    [`Reading`](smart_meter_core::Reading).
 //! 3. One variant in [`ProtocolConfig`] and one arm in each of its matches.
 
+pub mod kamstrup;
 pub mod key;
 pub mod protocol;
 pub mod serial_settings;
