@@ -7,7 +7,7 @@
 //! - [`frame`]: frames, [`Request`] and [`Response`] of GetRegister (CID `10`, KMP §6.2.4);
 //! - [`value`]: the base-10 floating point value format, decoded exactly (KMP §4.2), and the
 //!   calendar formats;
-//! - [`unit`]: the unit byte;
+//! - [`unit`](mod@unit): the unit byte;
 //! - [`framer`]: frames out of a byte stream (skips an optical head's echo);
 //! - [`session`]: the poll state machine: timeouts, retries, completed polls;
 //! - [`registers`]: names of well-known registers.

@@ -8,7 +8,7 @@
 //! - takes the results from [`Session::poll_event`].
 //!
 //! A poll asks for the configured registers in requests of up to
-//! [`MAX_REGISTERS`](crate::MAX_REGISTERS), one after the other. Each request waits
+//! [`MAX_REGISTERS`], one after the other. Each request waits
 //! `timeout` for its response and is sent again, up to `retries` more times, when none comes
 //! or a garbled one comes. Bytes before a response's start byte (an optical head's echo of the
 //! request) are skipped. A completed poll yields the registers read and, for every register
