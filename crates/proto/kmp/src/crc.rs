@@ -40,7 +40,7 @@ mod tests {
 
     #[test]
     fn register_60_request_has_the_crc_real_meters_accept() {
-        // predecessors: the transmitted CRC for register 60 is B25F (golles' test asserted FAFA,
+        // The transmitted CRC for register 60 is B25F (golles' kamstrup_403 test asserted FAFA,
         // computed without augmentation, which is wrong).
         assert_eq!(crc16(&[0x3F, 0x10, 0x01, 0x00, 0x3C]), 0xB25F);
         // bsdphk/PyKamstrup#6 capture: 80 3F 10 01 00 63 19 45 0D.

@@ -30,8 +30,9 @@ use crate::serial_settings::{LineDefaults, Parity};
 /// The protocol name in config and readings.
 pub const NAME: &str = "kamstrup";
 
-/// KMP over the optical eye: 1200 baud, 8 data bits, no parity, 2 stop bits (Kamstrup's
-/// document; the predecessors' 1 stop bit was a library default, see predecessors §2.8).
+/// KMP over the optical eye: 1200 baud, 8 data bits, no parity, 2 stop bits, as Kamstrup's
+/// document and PyKMP use. The older Python readers (PyKamstrup, kamstrup_403) open the port
+/// with pyserial's default of 1 stop bit, which most meters tolerate but is not the spec.
 pub const LINE: LineDefaults = LineDefaults {
     baud: 1200,
     parity: Parity::None,
