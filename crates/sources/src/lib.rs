@@ -19,6 +19,7 @@
 //! 3. One variant in [`ProtocolConfig`] and one arm in each of its matches.
 
 pub mod dsmr;
+pub mod kamstrup;
 pub mod key;
 pub mod protocol;
 pub mod serial_settings;
