@@ -603,7 +603,11 @@ async fn deliver(
                     }
                     warn!(sink = %name, error = %e, retry_in = ?wait,
                         "InfluxDB write failed; retrying.");
-                    queue.sleep_unless_closed(wait).await;
+                    if queue.is_closed() {
+                        tokio::time::sleep(wait).await;
+                    } else {
+                        queue.sleep_unless_closed(wait).await;
+                    }
                     delay = delay.saturating_mul(2).min(backoff.max);
                 }
             }
