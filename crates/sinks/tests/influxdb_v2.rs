@@ -42,7 +42,6 @@ type Rule = Box<dyn Fn(&Request) -> Option<u16> + Send + Sync>;
 struct Endpoint {
     url: String,
     requests: Arc<Mutex<Vec<Request>>>,
-    script: Arc<Mutex<VecDeque<u16>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -66,7 +65,6 @@ impl Endpoint {
         Endpoint {
             url,
             requests,
-            script,
             task,
         }
     }
@@ -451,4 +449,19 @@ async fn an_unreachable_server_at_shutdown_without_spool_counts_the_loss() {
     assert_eq!(stats.dropped.load(Ordering::Relaxed), 3);
     assert_eq!(stats.retries.load(Ordering::Relaxed), 3);
     assert_eq!(stats.queued.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn the_sink_table_selects_influxdb_by_type() {
+    let c: smart_meter_sinks::SinkConfig = serde_json::from_value(serde_json::json!({
+        "type": "influxdb", "org": "o", "bucket": "b", "token": "t", "flush_interval": "5s"
+    }))
+    .unwrap();
+    assert_eq!(c.kind(), "influxdb");
+    assert!(c.validate().is_empty());
+    assert!(!format!("{c:?}").contains("\"t\""));
+    let bad: smart_meter_sinks::SinkConfig =
+        serde_json::from_value(serde_json::json!({"type": "influxdb", "db": "x", "org": "o"}))
+            .unwrap();
+    assert_eq!(bad.validate()[0].0, "org");
 }

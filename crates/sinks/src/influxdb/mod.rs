@@ -331,6 +331,11 @@ impl Config {
                 err(k, "must not be empty".into());
             }
         }
+        if let Some(t) = &self.token {
+            if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                err("token", "must be printable ASCII without spaces".into());
+            }
+        }
         match (&self.measurement, self.preset) {
             (Some(_), Preset::SmartmeterV1) => err(
                 "measurement",
@@ -696,6 +701,8 @@ mod tests {
         assert_eq!(keys(&c), ["password"]);
         let c = parse("db = \"\"").unwrap();
         assert_eq!(keys(&c), ["db"]);
+        let c = parse("org = \"o\"\nbucket = \"b\"\ntoken = \"a b\"").unwrap();
+        assert_eq!(keys(&c), ["token"]);
     }
 
     #[test]
