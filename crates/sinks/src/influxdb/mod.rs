@@ -521,13 +521,13 @@ async fn write_loop(
         {
             None => queue.settle(batch).await,
             Some(rest) => {
-                let n = rest.len();
-                let saved = queue.give_up(batch, rest).await;
-                if spooling {
+                let (saved, dropped) = queue.give_up(batch, rest).await;
+                if saved > 0 {
                     warn!(sink = %name, spooled = saved,
                         "InfluxDB unreachable at shutdown; readings were spooled for the next start.");
-                } else {
-                    error!(sink = %name, dropped = n,
+                }
+                if dropped > 0 {
+                    error!(sink = %name, dropped,
                         "InfluxDB unreachable at shutdown; undelivered readings were dropped.");
                 }
                 return;

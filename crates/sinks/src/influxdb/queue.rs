@@ -348,9 +348,8 @@ impl Queue {
 
     /// The writer gives up at shutdown: `rest` (undelivered entries of `batch`) and everything
     /// still in memory go to the spool, or are counted as dropped without one. Returns how many
-    /// entries were saved to the spool.
-    pub async fn give_up(&self, batch: Batch, rest: Vec<String>) -> usize {
-        let mut saved = 0;
+    /// entries were saved to the spool and how many were dropped.
+    pub async fn give_up(&self, batch: Batch, rest: Vec<String>) -> (usize, usize) {
         let taken = batch.entries.len();
         let mem: Vec<String> = {
             let mut st = self.lock();
@@ -360,24 +359,26 @@ impl Queue {
             mem
         };
         let mem_len = mem.len();
-        let rest_len = rest.len();
+        // A spool file batch stays on disk as it is and is sent again at the next start.
+        let (kept, rest) = match &batch.file {
+            Some(f) if self.spool.is_some() => (f.entries, Vec::new()),
+            _ => (0, rest),
+        };
+        let pending = rest.len() + mem_len;
+        let mut saved = 0;
         if self.spool.is_some() {
-            if let Some(f) = &batch.file {
-                // The file is still on disk and is sent again at the next start.
-                saved += f.entries;
-            } else if !rest.is_empty() {
-                saved += self.spool_chunk(rest, batch.precision).await;
-            }
+            saved += self.spool_chunk(rest, batch.precision).await;
             for chunk in mem.chunks(self.batch_size) {
                 saved += self.spool_chunk(chunk.to_vec(), self.precision).await;
             }
         } else {
-            self.drop_entries(rest_len + mem_len);
+            self.drop_entries(pending);
         }
         let mut st = self.lock();
         st.in_flight = st.in_flight.saturating_sub(taken + mem_len);
         self.publish(&st);
-        saved
+        // spool_chunk counts its own failures as dropped.
+        (kept + saved, pending.saturating_sub(saved))
     }
 
     /// Writes entries to a new spool file; returns how many were saved. Failures are counted as
@@ -675,8 +676,8 @@ mod tests {
         q.close();
         let b = q.next_batch(Duration::ZERO).await.unwrap();
         let rest = b.entries[1..].to_vec();
-        let saved = q.give_up(b, rest).await;
-        assert_eq!(saved, 4);
+        let (saved, dropped) = q.give_up(b, rest).await;
+        assert_eq!((saved, dropped), (4, 0));
         // Spooled readings still count as queued: they wait for the next start.
         assert_eq!(s.queued.load(Ordering::Relaxed), 4);
         drop(q);
@@ -700,7 +701,7 @@ mod tests {
         q.close();
         let b = q.next_batch(Duration::ZERO).await.unwrap();
         let rest = b.entries.clone();
-        assert_eq!(q.give_up(b, rest).await, 0);
+        assert_eq!(q.give_up(b, rest).await, (0, 5));
         assert_eq!(dropped(&s), 5);
         assert_eq!(s.queued.load(Ordering::Relaxed), 0);
     }
