@@ -18,7 +18,9 @@ use smart_meter_core::stats::SinkStats;
 use smart_meter_core::Subscription;
 
 pub mod console;
+pub mod influxdb;
 pub mod jsonl;
+pub mod solarview;
 
 /// The `type` of a sink table and its settings. The only list of sink kinds.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,6 +30,10 @@ pub enum SinkConfig {
     Console(console::Config),
     /// The reading JSON, one object per line, to a file or stdout.
     Jsonl(jsonl::Config),
+    /// Line protocol to InfluxDB 1.x or 2.x.
+    Influxdb(Box<influxdb::Config>),
+    /// The Solarview export file of kaifareader (classic or full format).
+    Solarview(solarview::Config),
 }
 
 impl SinkConfig {
@@ -36,6 +42,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(_) => "console",
             SinkConfig::Jsonl(_) => "jsonl",
+            SinkConfig::Influxdb(_) => "influxdb",
+            SinkConfig::Solarview(_) => "solarview",
         }
     }
 
@@ -44,6 +52,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(c) => c.validate(),
             SinkConfig::Jsonl(c) => c.validate(),
+            SinkConfig::Influxdb(c) => c.validate(),
+            SinkConfig::Solarview(c) => c.validate(),
         }
     }
 
@@ -62,6 +72,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(c) => console::run(c, sub, stats).await,
             SinkConfig::Jsonl(c) => jsonl::run(c, sub, stats).await,
+            SinkConfig::Influxdb(c) => influxdb::run(*c, sub, stats).await,
+            SinkConfig::Solarview(c) => solarview::run(c, sub, stats).await,
         }
     }
 }
