@@ -19,6 +19,8 @@ use smart_meter_core::Subscription;
 
 pub mod console;
 pub mod jsonl;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 /// The `type` of a sink table and its settings. The only list of sink kinds.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,6 +30,9 @@ pub enum SinkConfig {
     Console(console::Config),
     /// The reading JSON, one object per line, to a file or stdout.
     Jsonl(jsonl::Config),
+    /// Every reading and per-interval aggregates in SQLite, MariaDB/MySQL or PostgreSQL.
+    #[cfg(feature = "sql")]
+    Sql(sql::Config),
 }
 
 impl SinkConfig {
@@ -36,6 +41,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(_) => "console",
             SinkConfig::Jsonl(_) => "jsonl",
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(_) => "sql",
         }
     }
 
@@ -44,6 +51,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(c) => c.validate(),
             SinkConfig::Jsonl(c) => c.validate(),
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(c) => c.validate(),
         }
     }
 
@@ -62,6 +71,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(c) => console::run(c, sub, stats).await,
             SinkConfig::Jsonl(c) => jsonl::run(c, sub, stats).await,
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(c) => sql::run(c, sub, stats).await,
         }
     }
 }
