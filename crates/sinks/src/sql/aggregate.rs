@@ -395,9 +395,9 @@ mod tests {
 
     #[test]
     fn first_reproduces_the_predecessors_debounce_rule() {
-        // Readings every 5 s with jitter, a 17-minute gap, and a clock step.
+        // Readings every 5 s with jitter, a 35-minute gap, then every 4 s.
         let mut ts: Vec<i64> = (0..400).map(|i| 1_700_000_001_000 + i * 5_000 + (i % 3) * 700).collect();
-        ts.extend((0..150).map(|i| 1_700_003_020_000 + i * 4_000));
+        ts.extend((0..150).map(|i| 1_700_004_100_000 + i * 4_000));
         let points: Vec<(i64, i64)> = ts.iter().enumerate().map(|(i, &t)| (t, i as i64)).collect();
         // ProcessSmartmeter.py: store the current message when its bucket differs from the
         // previous message's; nothing for the first message after start.
