@@ -20,7 +20,10 @@ fn url(dir: &tempfile::TempDir) -> String {
 async fn stores_history_and_first_sample_per_bucket_in_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     stores_history_and_first_sample_per_bucket(&url(&dir), Dialect::Sqlite).await;
-    assert!(dir.path().join("data/readings.db").is_file(), "folder and file are created");
+    assert!(
+        dir.path().join("data/readings.db").is_file(),
+        "folder and file are created"
+    );
 }
 
 #[tokio::test]
@@ -53,13 +56,22 @@ async fn stores_timestamps_as_sortable_utc_text_in_sqlite() {
     let url = url(&dir);
     store(
         config(&url),
-        vec![reading("m", T0 + 7, &[(1, 7, Decimal::new(5, 0), Some(Unit::W))])],
+        vec![reading(
+            "m",
+            T0 + 7,
+            &[(1, 7, Decimal::new(5, 0), Some(Unit::W))],
+        )],
     )
     .await;
     let mut c = connect(&url).await;
-    let (ts, value): (String, String) =
-        sqlx::query_as("SELECT ts, value FROM history").fetch_one(&mut c).await.unwrap();
-    assert_eq!((ts.as_str(), value.as_str()), ("2026-11-21T22:00:00.007Z", "5"));
+    let (ts, value): (String, String) = sqlx::query_as("SELECT ts, value FROM history")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ts.as_str(), value.as_str()),
+        ("2026-11-21T22:00:00.007Z", "5")
+    );
 }
 
 /// The database path cannot be created at first (a file is in the way); readings queue, the
@@ -90,7 +102,12 @@ async fn queues_readings_until_the_database_path_appears() {
     r.unwrap();
     assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
     assert_eq!(history(&url, Dialect::Sqlite, "history").await.len(), 20);
-    assert_eq!(aggregates(&url, Dialect::Sqlite, "history_aggregate").await.len(), 1);
+    assert_eq!(
+        aggregates(&url, Dialect::Sqlite, "history_aggregate")
+            .await
+            .len(),
+        1
+    );
 }
 
 /// Beyond `queue_size` the oldest readings are dropped and counted; the rest is stored.
@@ -144,11 +161,16 @@ async fn gives_up_after_the_drain_timeout_at_shutdown() {
         ..config(&url)
     });
     for i in 0..3i64 {
-        run.publisher.publish(reading("m", T0 + i, &[(1, 8, Decimal::from(i), None)]));
+        run.publisher
+            .publish(reading("m", T0 + i, &[(1, 8, Decimal::from(i), None)]));
     }
     let (r, stats) = run.finish().await;
     r.unwrap();
     assert_eq!(stats.delivered.load(Ordering::Relaxed), 0);
-    assert_eq!(stats.dropped.load(Ordering::Relaxed), 4, "3 readings and the open bucket");
+    assert_eq!(
+        stats.dropped.load(Ordering::Relaxed),
+        4,
+        "3 readings and the open bucket"
+    );
     assert_eq!(stats.queued.load(Ordering::Relaxed), 0);
 }

@@ -84,8 +84,7 @@ impl AggValue {
     }
 
     fn sum(&self) -> Option<Decimal> {
-        self.sum
-            .or_else(|| mul_int(self.value, self.samples))
+        self.sum.or_else(|| mul_int(self.value, self.samples))
     }
 }
 
@@ -229,7 +228,9 @@ pub struct Aggregator {
 impl Aggregator {
     /// An aggregator over buckets of `interval` (at least 1 ms).
     pub fn new(mode: Mode, interval: Duration) -> Self {
-        let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
+        let interval_ms = i64::try_from(interval.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
         Aggregator {
             mode,
             interval_ms,
@@ -345,7 +346,11 @@ impl Aggregator {
 
 fn close(meter: &str, mode: Mode, interval_ms: i64, state: &mut MeterState) -> Option<Bucket> {
     let open = state.open.take()?;
-    state.last_closed = Some(state.last_closed.map_or(open.start_ms, |c| c.max(open.start_ms)));
+    state.last_closed = Some(
+        state
+            .last_closed
+            .map_or(open.start_ms, |c| c.max(open.start_ms)),
+    );
     Some(Bucket {
         meter: meter.to_string(),
         start_ms: open.start_ms,
@@ -396,7 +401,9 @@ mod tests {
     #[test]
     fn first_reproduces_the_predecessors_debounce_rule() {
         // Readings every 5 s with jitter, a 35-minute gap, then every 4 s.
-        let mut ts: Vec<i64> = (0..400).map(|i| 1_700_000_001_000 + i * 5_000 + (i % 3) * 700).collect();
+        let mut ts: Vec<i64> = (0..400)
+            .map(|i| 1_700_000_001_000 + i * 5_000 + (i % 3) * 700)
+            .collect();
         ts.extend((0..150).map(|i| 1_700_004_100_000 + i * 4_000));
         let points: Vec<(i64, i64)> = ts.iter().enumerate().map(|(i, &t)| (t, i as i64)).collect();
         // ProcessSmartmeter.py: store the current message when its bucket differs from the
@@ -438,9 +445,18 @@ mod tests {
 
     #[test]
     fn means_are_exact_decimals_rounded_to_nine_places() {
-        assert_eq!(mean(Decimal::new(7013, -1), 3), Some(Decimal::new(233_766_666_667, -9)));
-        assert_eq!(mean(Decimal::new(-2, 0), 3), Some(Decimal::new(-666_666_667, -9)));
-        assert_eq!(mean(Decimal::new(4675, -1), 2), Some(Decimal::new(23375, -2)));
+        assert_eq!(
+            mean(Decimal::new(7013, -1), 3),
+            Some(Decimal::new(233_766_666_667, -9))
+        );
+        assert_eq!(
+            mean(Decimal::new(-2, 0), 3),
+            Some(Decimal::new(-666_666_667, -9))
+        );
+        assert_eq!(
+            mean(Decimal::new(4675, -1), 2),
+            Some(Decimal::new(23375, -2))
+        );
         assert_eq!(mean(Decimal::new(1, -12), 1), Some(Decimal::new(1, -12)));
         assert_eq!(mean(Decimal::from(1i64), 0), None);
     }
@@ -449,8 +465,12 @@ mod tests {
     fn a_silent_meter_closes_its_bucket_after_an_interval() {
         let mut a = Aggregator::new(Mode::Last, Duration::from_secs(300));
         let t0 = Instant::now();
-        assert!(a.push("m", 0, vec![s("p", Decimal::from(1i64))], t0).is_none());
-        assert!(a.close_idle(t0 + Duration::from_secs(299), Duration::from_secs(300)).is_empty());
+        assert!(a
+            .push("m", 0, vec![s("p", Decimal::from(1i64))], t0)
+            .is_none());
+        assert!(a
+            .close_idle(t0 + Duration::from_secs(299), Duration::from_secs(300))
+            .is_empty());
         let closed = a.close_idle(t0 + Duration::from_secs(300), Duration::from_secs(300));
         assert_eq!(closed.len(), 1);
         assert!(a.flush().is_empty());
@@ -460,9 +480,15 @@ mod tests {
     fn meters_have_separate_buckets() {
         let mut a = Aggregator::new(Mode::First, Duration::from_secs(60));
         let now = Instant::now();
-        assert!(a.push("a", 0, vec![s("p", Decimal::from(1i64))], now).is_none());
-        assert!(a.push("b", 61_000, vec![s("p", Decimal::from(2i64))], now).is_none());
-        let closed = a.push("a", 60_000, vec![s("p", Decimal::from(3i64))], now).unwrap();
+        assert!(a
+            .push("a", 0, vec![s("p", Decimal::from(1i64))], now)
+            .is_none());
+        assert!(a
+            .push("b", 61_000, vec![s("p", Decimal::from(2i64))], now)
+            .is_none());
+        let closed = a
+            .push("a", 60_000, vec![s("p", Decimal::from(3i64))], now)
+            .unwrap();
         assert_eq!((closed.meter.as_str(), closed.start_ms), ("a", 0));
         let rest = a.flush();
         assert_eq!(rest.len(), 2);
@@ -477,7 +503,10 @@ mod tests {
         let first = a.push("m", 60_000, v(), now).unwrap();
         assert!(first.may_exist, "the first bucket after start");
         let second = a.push("m", 30_000, v(), now).unwrap();
-        assert!(!second.may_exist, "a bucket that opened after the previous one closed");
+        assert!(
+            !second.may_exist,
+            "a bucket that opened after the previous one closed"
+        );
         let back = a.push("m", 120_000, v(), now).unwrap();
         assert!(back.may_exist, "time went back to a bucket already written");
     }
@@ -519,7 +548,10 @@ mod tests {
             m.values.iter().map(|v| v.code.as_str()).collect::<Vec<_>>(),
             ["p", "old", "q"]
         );
-        assert_eq!((m.values[0].value, m.values[0].samples), (Decimal::from(2i64), 5));
+        assert_eq!(
+            (m.values[0].value, m.values[0].samples),
+            (Decimal::from(2i64), 5)
+        );
         assert_eq!(merged(Mode::Last).values[0].value, Decimal::from(5i64));
         assert_eq!(merged(Mode::Min).values[0].value, Decimal::from(2i64));
         assert_eq!(merged(Mode::Max).values[0].value, Decimal::from(5i64));

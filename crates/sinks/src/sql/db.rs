@@ -38,7 +38,7 @@ pub enum Item {
     /// One reading's history rows (normalised layout).
     History(Vec<HistoryRow>),
     /// One reading in the predecessor layout.
-    CompatHistory(CompatRow),
+    CompatHistory(Box<CompatRow>),
     /// A closed aggregation bucket.
     Aggregate(Bucket),
 }
@@ -102,7 +102,10 @@ pub fn classify(dialect: Dialect, e: sqlx::Error) -> DbError {
 /// The URL the driver gets: SQLite files are created when missing (`mode=rwc`) unless the
 /// URL sets a mode.
 pub fn driver_url(url: &str) -> String {
-    if Dialect::from_url(url) == Some(Dialect::Sqlite) && !url.contains("mode=") && !url.contains(":memory:") {
+    if Dialect::from_url(url) == Some(Dialect::Sqlite)
+        && !url.contains("mode=")
+        && !url.contains(":memory:")
+    {
         let sep = if url.contains('?') { '&' } else { '?' };
         return format!("{url}{sep}mode=rwc");
     }
@@ -136,10 +139,7 @@ pub async fn connect(url: &str, dialect: Dialect) -> Result<AnyConnection, DbErr
     }
     let options = AnyConnectOptions::from_str(&driver_url(url))
         .map_err(|e| DbError::Fatal(format!("invalid url: {e}")))?;
-    options
-        .connect()
-        .await
-        .map_err(|e| classify(dialect, e))
+    options.connect().await.map_err(|e| classify(dialect, e))
 }
 
 async fn exec(conn: &mut AnyConnection, dialect: Dialect, sql: String) -> Result<(), DbError> {
@@ -288,7 +288,7 @@ pub async fn write(
     let compat: Vec<&CompatRow> = items
         .iter()
         .filter_map(|i| match i {
-            Item::CompatHistory(r) => Some(r),
+            Item::CompatHistory(r) => Some(r.as_ref()),
             _ => None,
         })
         .collect();
@@ -347,7 +347,9 @@ async fn write_bucket(
                 .filter_map(|v| d.decimal_text(v.value).map(|t| (v, t)))
                 .collect();
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::query(AssertSqlSafe(d.upsert_aggregate(&target.aggregate, chunk.len())));
+                let mut q = sqlx::query(AssertSqlSafe(
+                    d.upsert_aggregate(&target.aggregate, chunk.len()),
+                ));
                 for (v, text) in chunk {
                     q = q
                         .bind(bucket.meter.clone())
@@ -470,9 +472,15 @@ mod tests {
 
     #[test]
     fn creates_sqlite_files_unless_a_mode_is_given() {
-        assert_eq!(driver_url("sqlite://data/readings.db"), "sqlite://data/readings.db?mode=rwc");
+        assert_eq!(
+            driver_url("sqlite://data/readings.db"),
+            "sqlite://data/readings.db?mode=rwc"
+        );
         assert_eq!(driver_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
-        assert_eq!(driver_url("sqlite://a.db?cache=shared"), "sqlite://a.db?cache=shared&mode=rwc");
+        assert_eq!(
+            driver_url("sqlite://a.db?cache=shared"),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
         assert_eq!(driver_url("sqlite::memory:"), "sqlite::memory:");
         assert_eq!(driver_url("postgres://h/db"), "postgres://h/db");
     }
@@ -483,7 +491,10 @@ mod tests {
             sqlite_path("sqlite://data/readings.db"),
             Some("data/readings.db".into())
         );
-        assert_eq!(sqlite_path("sqlite:///var/lib/sm/r.db?mode=rwc"), Some("/var/lib/sm/r.db".into()));
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/sm/r.db?mode=rwc"),
+            Some("/var/lib/sm/r.db".into())
+        );
         assert_eq!(sqlite_path("sqlite:r.db"), Some("r.db".into()));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("mysql://h/db"), None);

@@ -139,7 +139,9 @@ impl Dialect {
         let c = self.ident(column);
         match self {
             Dialect::Postgres => format!("CAST(ROUND(EXTRACT(EPOCH FROM {c}) * 1000) AS BIGINT)"),
-            Dialect::MySql => format!("TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {c}) DIV 1000"),
+            Dialect::MySql => {
+                format!("TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {c}) DIV 1000")
+            }
             Dialect::Sqlite => {
                 format!("CAST(ROUND((julianday({c}) - 2440587.5) * 86400000) AS INTEGER)")
             }
@@ -165,7 +167,11 @@ impl Dialect {
             Dialect::MySql => {
                 let r = d.round_dp(MYSQL_SCALE);
                 let s = r.to_string();
-                let int_digits = s.trim_start_matches('-').split('.').next().map_or(0, str::len);
+                let int_digits = s
+                    .trim_start_matches('-')
+                    .split('.')
+                    .next()
+                    .map_or(0, str::len);
                 (int_digits <= MYSQL_INT_DIGITS).then_some(s)
             }
             Dialect::Sqlite | Dialect::Postgres => Some(d.to_string()),
@@ -298,7 +304,11 @@ impl Dialect {
     /// A query that fails unless `table` has `columns` (checks a table that already existed).
     pub fn probe(self, table: &str, columns: &[&str]) -> String {
         let cols: Vec<String> = columns.iter().map(|c| self.ident(c)).collect();
-        format!("SELECT {} FROM {} WHERE 1 = 0", cols.join(", "), self.ident(table))
+        format!(
+            "SELECT {} FROM {} WHERE 1 = 0",
+            cols.join(", "),
+            self.ident(table)
+        )
     }
 
     /// A multi-row insert into the history table that skips rows already there (same meter,
@@ -371,7 +381,11 @@ impl Dialect {
                 self.param(b + 6)
             );
         }
-        let (v, u, s) = (self.ident("value"), self.ident("unit"), self.ident("samples"));
+        let (v, u, s) = (
+            self.ident("value"),
+            self.ident("unit"),
+            self.ident("samples"),
+        );
         match self {
             Dialect::MySql => {
                 let _ = write!(
@@ -473,20 +487,35 @@ mod tests {
 
     #[test]
     fn recognises_backends_by_url_scheme() {
-        assert_eq!(Dialect::from_url("sqlite://data/readings.db"), Some(Dialect::Sqlite));
+        assert_eq!(
+            Dialect::from_url("sqlite://data/readings.db"),
+            Some(Dialect::Sqlite)
+        );
         assert_eq!(Dialect::from_url("sqlite::memory:"), Some(Dialect::Sqlite));
         assert_eq!(Dialect::from_url("mysql://u:p@h/db"), Some(Dialect::MySql));
         assert_eq!(Dialect::from_url("mariadb://h/db"), Some(Dialect::MySql));
-        assert_eq!(Dialect::from_url("postgres://h/db"), Some(Dialect::Postgres));
-        assert_eq!(Dialect::from_url("PostgreSQL://h/db"), Some(Dialect::Postgres));
+        assert_eq!(
+            Dialect::from_url("postgres://h/db"),
+            Some(Dialect::Postgres)
+        );
+        assert_eq!(
+            Dialect::from_url("PostgreSQL://h/db"),
+            Some(Dialect::Postgres)
+        );
         assert_eq!(Dialect::from_url("http://h"), None);
         assert_eq!(Dialect::from_url("data/readings.db"), None);
     }
 
     #[test]
     fn quotes_identifiers_per_backend() {
-        assert_eq!(Dialect::MySql.ident("historyDebounced"), "`historyDebounced`");
-        assert_eq!(Dialect::Postgres.ident("historyDebounced"), "\"historyDebounced\"");
+        assert_eq!(
+            Dialect::MySql.ident("historyDebounced"),
+            "`historyDebounced`"
+        );
+        assert_eq!(
+            Dialect::Postgres.ident("historyDebounced"),
+            "\"historyDebounced\""
+        );
         assert_eq!(Dialect::Sqlite.ident("a\"b"), "\"a\"\"b\"");
     }
 
@@ -505,8 +534,14 @@ mod tests {
         assert_eq!(Dialect::Sqlite.decimal_text(v).as_deref(), Some("233.7"));
         assert_eq!(Dialect::MySql.decimal_text(v).as_deref(), Some("233.7"));
         let tiny = Decimal::new(123_456_789_012, -12);
-        assert_eq!(Dialect::MySql.decimal_text(tiny).as_deref(), Some("0.123456789"));
-        assert_eq!(Dialect::Postgres.decimal_text(tiny).as_deref(), Some("0.123456789012"));
+        assert_eq!(
+            Dialect::MySql.decimal_text(tiny).as_deref(),
+            Some("0.123456789")
+        );
+        assert_eq!(
+            Dialect::Postgres.decimal_text(tiny).as_deref(),
+            Some("0.123456789012")
+        );
         let huge = Decimal::new(1, 30);
         assert_eq!(Dialect::MySql.decimal_text(huge), None);
         assert!(Dialect::Postgres.decimal_text(huge).is_some());
@@ -530,9 +565,9 @@ mod tests {
              `unit` VARCHAR(16) NULL, PRIMARY KEY (`meter`, `code`, `ts`)) \
              ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         );
-        assert!(Dialect::Sqlite
-            .create_aggregate("agg")
-            .contains("\"value\" TEXT NOT NULL, \"unit\" VARCHAR(16) NULL, \"samples\" INTEGER NOT NULL"));
+        assert!(Dialect::Sqlite.create_aggregate("agg").contains(
+            "\"value\" TEXT NOT NULL, \"unit\" VARCHAR(16) NULL, \"samples\" INTEGER NOT NULL"
+        ));
     }
 
     #[test]
@@ -550,7 +585,9 @@ mod tests {
              UNIQUE KEY `id_UNIQUE` (`id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         );
         let pg = Dialect::Postgres.create_compat("historyDebounced");
-        assert!(pg.starts_with("CREATE TABLE IF NOT EXISTS \"historyDebounced\" (\"id\" SERIAL NOT NULL"));
+        assert!(pg.starts_with(
+            "CREATE TABLE IF NOT EXISTS \"historyDebounced\" (\"id\" SERIAL NOT NULL"
+        ));
         assert!(pg.contains("\"PF\" DOUBLE PRECISION NOT NULL DEFAULT 0"));
         let lite = Dialect::Sqlite.create_compat("history");
         assert!(lite.contains("\"id\" INTEGER PRIMARY KEY AUTOINCREMENT"));

@@ -180,7 +180,10 @@ pub fn compat_row(reading: &Reading) -> Result<CompatRow, CompatError> {
         let v = sample.value.as_number().ok_or(CompatError::Missing(name))?;
         let v = to_base_unit(v, sample.unit.as_ref().and_then(|u| u.symbol()));
         if integer {
-            let n = v.round_dp(0).to_i64().ok_or(CompatError::OutOfRange(name))?;
+            let n = v
+                .round_dp(0)
+                .to_i64()
+                .ok_or(CompatError::OutOfRange(name))?;
             if !(0..=i64::from(u32::MAX)).contains(&n) {
                 return Err(CompatError::OutOfRange(name));
             }
@@ -248,18 +251,36 @@ mod tests {
             value: Value::Time(r.meter_time.unwrap()),
             unit: None,
         });
-        r.samples.push(Sample::number(o(1, 8), Decimal::new(12937, 0), Some(Unit::WH)));
-        r.samples.push(Sample::number(o(2, 8), Decimal::new(0, 0), Some(Unit::WH)));
-        r.samples.push(Sample::number(o(1, 7), Decimal::new(0, 0), Some(Unit::W)));
-        r.samples.push(Sample::number(o(2, 7), Decimal::new(0, 0), Some(Unit::W)));
-        r.samples.push(Sample::number(o(32, 7), Decimal::new(2337, -1), Some(Unit::V)));
-        r.samples.push(Sample::number(o(52, 7), Decimal::new(0, -1), Some(Unit::V)));
-        r.samples.push(Sample::number(o(72, 7), Decimal::new(0, -1), Some(Unit::V)));
-        r.samples.push(Sample::number(o(31, 7), Decimal::new(0, -2), Some(Unit::A)));
-        r.samples.push(Sample::number(o(51, 7), Decimal::new(0, -2), Some(Unit::A)));
-        r.samples.push(Sample::number(o(71, 7), Decimal::new(0, -2), Some(Unit::A)));
-        r.samples.push(Sample::number(o(13, 7), Decimal::new(1000, -3), None));
-        r.samples.push(Sample::text(Key::Obis(Obis::METER_NUMBER), "181220000009"));
+        r.samples.push(Sample::number(
+            o(1, 8),
+            Decimal::new(12937, 0),
+            Some(Unit::WH),
+        ));
+        r.samples
+            .push(Sample::number(o(2, 8), Decimal::new(0, 0), Some(Unit::WH)));
+        r.samples
+            .push(Sample::number(o(1, 7), Decimal::new(0, 0), Some(Unit::W)));
+        r.samples
+            .push(Sample::number(o(2, 7), Decimal::new(0, 0), Some(Unit::W)));
+        r.samples.push(Sample::number(
+            o(32, 7),
+            Decimal::new(2337, -1),
+            Some(Unit::V),
+        ));
+        r.samples
+            .push(Sample::number(o(52, 7), Decimal::new(0, -1), Some(Unit::V)));
+        r.samples
+            .push(Sample::number(o(72, 7), Decimal::new(0, -1), Some(Unit::V)));
+        r.samples
+            .push(Sample::number(o(31, 7), Decimal::new(0, -2), Some(Unit::A)));
+        r.samples
+            .push(Sample::number(o(51, 7), Decimal::new(0, -2), Some(Unit::A)));
+        r.samples
+            .push(Sample::number(o(71, 7), Decimal::new(0, -2), Some(Unit::A)));
+        r.samples
+            .push(Sample::number(o(13, 7), Decimal::new(1000, -3), None));
+        r.samples
+            .push(Sample::text(Key::Obis(Obis::METER_NUMBER), "181220000009"));
         r
     }
 
@@ -273,7 +294,9 @@ mod tests {
         ));
         let rows = history_rows(&r);
         assert_eq!(rows.len(), 13);
-        assert!(rows.iter().all(|row| row.ts_ms == 1_632_728_835_000 && row.meter == "evn"));
+        assert!(rows
+            .iter()
+            .all(|row| row.ts_ms == 1_632_728_835_000 && row.meter == "evn"));
         assert_eq!(
             rows[0],
             HistoryRow {
@@ -305,7 +328,8 @@ mod tests {
     #[test]
     fn cuts_long_text_at_a_character_boundary() {
         let mut r = Reading::new(MeterId::new("m").unwrap(), "test");
-        r.samples.push(Sample::text(Key::Named("x".into()), "é".repeat(200)));
+        r.samples
+            .push(Sample::text(Key::Named("x".into()), "é".repeat(200)));
         let rows = history_rows(&r);
         let t = rows[0].text.as_ref().unwrap();
         assert_eq!(t.len(), 254);
@@ -329,7 +353,8 @@ mod tests {
     #[test]
     fn predecessor_rows_need_all_eleven_values() {
         let mut r = brochure();
-        r.samples.retain(|s| s.key != Key::Obis(Obis::new(1, 0, 71, 7, 0, 255)));
+        r.samples
+            .retain(|s| s.key != Key::Obis(Obis::new(1, 0, 71, 7, 0, 255)));
         assert_eq!(compat_row(&r), Err(CompatError::Missing("I3")));
     }
 

@@ -93,8 +93,8 @@ use sqlx::AnyConnection;
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
-pub use aggregate::Mode;
 use aggregate::Aggregator;
+pub use aggregate::Mode;
 use db::{DbError, Item, Target};
 use dialect::{Dialect, SCHEMA_TABLE};
 
@@ -254,7 +254,10 @@ impl Config {
                 bad(key, m);
             }
         }
-        if self.history_table().eq_ignore_ascii_case(self.aggregate_table()) {
+        if self
+            .history_table()
+            .eq_ignore_ascii_case(self.aggregate_table())
+        {
             bad(
                 "aggregate_table",
                 "must differ from history_table".to_string(),
@@ -277,10 +280,7 @@ impl Config {
         if self.batch_size == 0 {
             bad("batch_size", "must be at least 1".to_string());
         }
-        for (k, d) in [
-            ("retry_max", self.retry_max),
-            ("timeout", self.timeout),
-        ] {
+        for (k, d) in [("retry_max", self.retry_max), ("timeout", self.timeout)] {
             if d.is_zero() {
                 bad(k, "must be longer than 0s".to_string());
             }
@@ -444,7 +444,11 @@ impl Shared {
 /// # Errors
 /// An invalid configuration, or a database whose tables cannot be used (another layout, a
 /// newer schema). An unreachable database is retried, not an error.
-pub async fn run(config: Config, mut sub: Subscription, stats: Arc<SinkStats>) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    mut sub: Subscription,
+    stats: Arc<SinkStats>,
+) -> anyhow::Result<()> {
     let problems = config.validate();
     if let Some((k, m)) = problems.first() {
         anyhow::bail!("sql sink: {k}: {m}");
@@ -562,7 +566,7 @@ fn accept(
         Layout::EvnDecrypter => {
             let row = encode::compat_row(r)?;
             let samples = row.samples();
-            dropped |= shared.push(Item::CompatHistory(row), stats);
+            dropped |= shared.push(Item::CompatHistory(Box::new(row)), stats);
             agg.push(meter, ts, samples, Instant::now())
         }
     };
@@ -684,7 +688,9 @@ async fn write_loop(
 fn done(stats: &SinkStats, items: &[Item]) {
     let readings: u64 = items.iter().map(Item::readings).sum();
     stats.delivered.fetch_add(readings, Ordering::Relaxed);
-    stats.queued.fetch_sub(items.len() as i64, Ordering::Relaxed);
+    stats
+        .queued
+        .fetch_sub(items.len() as i64, Ordering::Relaxed);
 }
 
 /// After a rejected batch: each item in its own transaction, dropping those rejected. Stops
@@ -740,7 +746,10 @@ mod tests {
     fn the_predecessor_layout_defaults_to_its_table_names() {
         let c = parse(r#"{"layout": "evn-decrypter", "url": "mysql://u:p@h/smartmeter"}"#).unwrap();
         assert_eq!(c.layout, Layout::EvnDecrypter);
-        assert_eq!((c.history_table(), c.aggregate_table()), ("history", "historyDebounced"));
+        assert_eq!(
+            (c.history_table(), c.aggregate_table()),
+            ("history", "historyDebounced")
+        );
     }
 
     #[test]
@@ -770,7 +779,16 @@ mod tests {
         let keys: Vec<String> = c.validate().into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
-            ["url", "history_table", "aggregate_table", "interval", "meters", "queue_size", "batch_size", "timeout"]
+            [
+                "url",
+                "history_table",
+                "aggregate_table",
+                "interval",
+                "meters",
+                "queue_size",
+                "batch_size",
+                "timeout"
+            ]
         );
         let same = parse(r#"{"history_table": "t", "aggregate_table": "T"}"#).unwrap();
         assert_eq!(same.validate()[0].0, "aggregate_table");
@@ -778,12 +796,19 @@ mod tests {
 
     #[test]
     fn never_shows_the_password() {
-        let c = parse(r#"{"url": "mysql://smart:s3cr%21t@db.lan:3306/smartmeter?password=other"}"#).unwrap();
+        let c = parse(r#"{"url": "mysql://smart:s3cr%21t@db.lan:3306/smartmeter?password=other"}"#)
+            .unwrap();
         let dbg = format!("{c:?}");
-        assert!(dbg.contains("mysql://smart:***@db.lan:3306/smartmeter?password=***"), "{dbg}");
+        assert!(
+            dbg.contains("mysql://smart:***@db.lan:3306/smartmeter?password=***"),
+            "{dbg}"
+        );
         assert!(!dbg.contains("s3cr") && !dbg.contains("other"));
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact_url("sqlite://data/r.db?mode=rwc"), "sqlite://data/r.db?mode=rwc");
+        assert_eq!(
+            redact_url("sqlite://data/r.db?mode=rwc"),
+            "sqlite://data/r.db?mode=rwc"
+        );
         assert_eq!(url_secrets(&c.url), ["s3cr%21t", "other"]);
         let bad = parse(r#"{"url": "ftp://u:hunter2@h"}"#).unwrap();
         assert!(!format!("{:?}", bad.validate()).contains("hunter2"));

@@ -114,7 +114,10 @@ pub async fn store(config: Config, readings: Vec<Reading>) -> Arc<SinkStats> {
 pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let t = Instant::now();
     while !cond() {
-        assert!(t.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -125,7 +128,14 @@ pub async fn connect(url: &str) -> AnyConnection {
 }
 
 /// (meter, ts in ms, code, value, value_text, unit) of every history row, in time and key order.
-pub type HistoryRow = (String, i64, String, Option<Decimal>, Option<String>, Option<String>);
+pub type HistoryRow = (
+    String,
+    i64,
+    String,
+    Option<Decimal>,
+    Option<String>,
+    Option<String>,
+);
 
 pub async fn history(url: &str, d: Dialect, table: &str) -> Vec<HistoryRow> {
     let mut c = connect(url).await;
@@ -189,7 +199,14 @@ pub async fn aggregates(url: &str, d: Dialect, table: &str) -> Vec<AggRow> {
         .iter()
         .map(|r| {
             let v: String = r.get(3);
-            (r.get(0), r.get(1), r.get(2), v.parse().unwrap(), r.get(4), r.get(5))
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                v.parse().unwrap(),
+                r.get(4),
+                r.get(5),
+            )
         })
         .collect()
 }
@@ -197,7 +214,9 @@ pub async fn aggregates(url: &str, d: Dialect, table: &str) -> Vec<AggRow> {
 /// (timestamp, WIn … PF as text) of every row of a predecessor-layout table, by id.
 pub async fn compat_rows(url: &str, d: Dialect, table: &str) -> Vec<(i64, Vec<String>)> {
     let mut c = connect(url).await;
-    let cols = ["WIn", "WOut", "PIn", "POut", "U1", "U2", "U3", "I1", "I2", "I3", "PF"];
+    let cols = [
+        "WIn", "WOut", "PIn", "POut", "U1", "U2", "U3", "I1", "I2", "I3", "PF",
+    ];
     let ts = match d {
         Dialect::MySql => format!("CAST({} AS SIGNED)", d.ident("timestamp")),
         _ => format!("CAST({} AS BIGINT)", d.ident("timestamp")),
@@ -257,9 +276,19 @@ pub async fn stores_history_and_first_sample_per_bucket(url: &str, d: Dialect) {
     let mut readings = Vec::new();
     // Two buckets of meter "evn" (every 100 s), one reading of meter "other".
     for i in 0..6i64 {
-        readings.push(evn_reading("evn", T0 + i * 100_000 + 123, 12_937 + i as i128, 2337 + i as i128, -819));
+        readings.push(evn_reading(
+            "evn",
+            T0 + i * 100_000 + 123,
+            12_937 + i as i128,
+            2337 + i as i128,
+            -819,
+        ));
     }
-    readings.push(reading("other", T0 + 5_000, &[(1, 8, dec("0.001"), Unit::from_symbol("kWh"))]));
+    readings.push(reading(
+        "other",
+        T0 + 5_000,
+        &[(1, 8, dec("0.001"), Unit::from_symbol("kWh"))],
+    ));
     let stats = store(config(url), readings).await;
     assert_eq!(stats.delivered.load(Ordering::Relaxed), 7);
     assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
@@ -267,7 +296,10 @@ pub async fn stores_history_and_first_sample_per_bucket(url: &str, d: Dialect) {
 
     let rows = history(url, d, "history").await;
     assert_eq!(rows.len(), 6 * 12 + 1);
-    let first: Vec<&HistoryRow> = rows.iter().filter(|r| r.0 == "evn" && r.1 == T0 + 123).collect();
+    let first: Vec<&HistoryRow> = rows
+        .iter()
+        .filter(|r| r.0 == "evn" && r.1 == T0 + 123)
+        .collect();
     assert_eq!(first.len(), 12);
     let get = |code: &str| first.iter().find(|r| r.2 == code).unwrap();
     assert_eq!(get("1.0.1.8.0.255").3, Some(dec("12937")));
@@ -278,9 +310,15 @@ pub async fn stores_history_and_first_sample_per_bucket(url: &str, d: Dialect) {
     assert_eq!(get("1.0.13.7.0.255").5, None);
     assert_eq!(get("1.0.31.7.0.255").3, Some(dec("1.12")));
     let number = get("0.0.96.1.0.255");
-    assert_eq!((number.3, number.4.as_deref()), (None, Some("181220000009")));
+    assert_eq!(
+        (number.3, number.4.as_deref()),
+        (None, Some("181220000009"))
+    );
     let other = rows.iter().find(|r| r.0 == "other").unwrap();
-    assert_eq!((other.3, other.5.as_deref()), (Some(dec("0.001")), Some("kWh")));
+    assert_eq!(
+        (other.3, other.5.as_deref()),
+        (Some(dec("0.001")), Some("kWh"))
+    );
 
     let agg = aggregates(url, d, "history_aggregate").await;
     let volts: Vec<(i64, Decimal, i64)> = agg
@@ -289,14 +327,28 @@ pub async fn stores_history_and_first_sample_per_bucket(url: &str, d: Dialect) {
         .map(|r| (r.1, r.3, r.5))
         .collect();
     // Bucket T0 holds readings 0–2, bucket T0+300 s readings 3–5; the first of each.
-    assert_eq!(volts, [(T0, dec("233.7"), 3), (T0 + 300_000, dec("234.0"), 3)]);
-    assert_eq!(agg.iter().filter(|r| r.0 == "evn").count(), 22, "11 numeric keys × 2 buckets");
-    assert!(agg.iter().all(|r| r.2 != "0.0.96.1.0.255"), "text is not aggregated");
+    assert_eq!(
+        volts,
+        [(T0, dec("233.7"), 3), (T0 + 300_000, dec("234.0"), 3)]
+    );
+    assert_eq!(
+        agg.iter().filter(|r| r.0 == "evn").count(),
+        22,
+        "11 numeric keys × 2 buckets"
+    );
+    assert!(
+        agg.iter().all(|r| r.2 != "0.0.96.1.0.255"),
+        "text is not aggregated"
+    );
     assert_eq!(
         schema_rows(url, d).await,
         [
             ("history".to_string(), "normalized-history".to_string(), 1),
-            ("history_aggregate".to_string(), "normalized-aggregate".to_string(), 1)
+            (
+                "history_aggregate".to_string(),
+                "normalized-aggregate".to_string(),
+                1
+            )
         ]
     );
 }
@@ -308,7 +360,13 @@ pub async fn aggregates_in_every_mode(url: &str, d: Dialect) {
         volts
             .iter()
             .enumerate()
-            .map(|(i, v)| reading("m", T0 + i as i64 * 60_000, &[(32, 7, dec(v), Some(Unit::V))]))
+            .map(|(i, v)| {
+                reading(
+                    "m",
+                    T0 + i as i64 * 60_000,
+                    &[(32, 7, dec(v), Some(Unit::V))],
+                )
+            })
             .collect::<Vec<_>>()
     };
     for (mode, expected) in [
@@ -326,7 +384,11 @@ pub async fn aggregates_in_every_mode(url: &str, d: Dialect) {
         store(c, readings()).await;
         let rows = aggregates(url, d, &table).await;
         assert_eq!(rows.len(), 1, "{mode:?}");
-        assert_eq!((rows[0].1, rows[0].3, rows[0].5), (T0, dec(expected), 4), "{mode:?}");
+        assert_eq!(
+            (rows[0].1, rows[0].3, rows[0].5),
+            (T0, dec(expected), 4),
+            "{mode:?}"
+        );
         assert_eq!(rows[0].4.as_deref(), Some("V"));
     }
     // The history table is shared and each run's rows were stored once.
@@ -347,7 +409,10 @@ pub async fn restart_within_a_bucket_merges(url: &str, d: Dialect) {
     let rows = aggregates(url, d, "agg_restart").await;
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[0].1, rows[0].3, rows[0].5), (T0, dec("300"), 4));
-    assert_eq!((rows[1].1, rows[1].3, rows[1].5), (T0 + 300_000, dec("50"), 1));
+    assert_eq!(
+        (rows[1].1, rows[1].3, rows[1].5),
+        (T0 + 300_000, dec("50"), 1)
+    );
     // The first bucket of the first run.
     let first = Config {
         aggregate_table: Some("agg_restart_first".into()),
@@ -368,9 +433,21 @@ pub async fn writes_the_predecessor_tables(url: &str, d: Dialect) {
         ..config(url)
     };
     let mut readings: Vec<Reading> = (0..8i64)
-        .map(|i| evn_reading("evn", T0 + i * 60_000 + 400, 12_937 + i as i128 * 10, 2337 + i as i128, -819))
+        .map(|i| {
+            evn_reading(
+                "evn",
+                T0 + i * 60_000 + 400,
+                12_937 + i as i128 * 10,
+                2337 + i as i128,
+                -819,
+            )
+        })
         .collect();
-    readings.push(reading("evn", T0 + 1_000, &[(1, 8, dec("5"), Some(Unit::WH))]));
+    readings.push(reading(
+        "evn",
+        T0 + 1_000,
+        &[(1, 8, dec("5"), Some(Unit::WH))],
+    ));
     let stats = store(c, readings).await;
     assert_eq!(stats.delivered.load(Ordering::Relaxed), 8);
     assert_eq!(stats.dropped.load(Ordering::Relaxed), 1);
@@ -379,26 +456,43 @@ pub async fn writes_the_predecessor_tables(url: &str, d: Dialect) {
     let (ts, vals) = &hist[0];
     assert_eq!(*ts, (T0 + 400) / 1000);
     let nums: Vec<f64> = vals.iter().map(|v| v.parse().unwrap()).collect();
-    assert_eq!(nums, [12937.0, 0.0, 250.0, 0.0, 233.7, 230.1, 229.9, 1.12, 0.0, 0.05, -0.819]);
+    assert_eq!(
+        nums,
+        [12937.0, 0.0, 250.0, 0.0, 233.7, 230.1, 229.9, 1.12, 0.0, 0.05, -0.819]
+    );
     let deb = compat_rows(url, d, "historyDebounced").await;
     // Readings 0–4 fall into bucket T0, 5–7 into T0 + 300 s: the first of each.
     let got: Vec<(i64, f64)> = deb
         .iter()
         .map(|(ts, v)| (*ts, v[0].parse().unwrap()))
         .collect();
-    assert_eq!(got, [((T0 + 400) / 1000, 12937.0), ((T0 + 300_400) / 1000, 12987.0)]);
+    assert_eq!(
+        got,
+        [
+            ((T0 + 400) / 1000, 12937.0),
+            ((T0 + 300_400) / 1000, 12987.0)
+        ]
+    );
     assert_eq!(
         schema_rows(url, d).await,
         [
             ("history".to_string(), "evn-decrypter".to_string(), 1),
-            ("historyDebounced".to_string(), "evn-decrypter".to_string(), 1)
+            (
+                "historyDebounced".to_string(),
+                "evn-decrypter".to_string(),
+                1
+            )
         ]
     );
 }
 
 /// A table recorded with another layout stops the sink with an error naming it.
 pub async fn refuses_a_table_of_another_layout(url: &str) {
-    store(config(url), vec![reading("m", T0, &[(1, 7, dec("1"), None)])]).await;
+    store(
+        config(url),
+        vec![reading("m", T0, &[(1, 7, dec("1"), None)])],
+    )
+    .await;
     let c = Config {
         layout: Layout::EvnDecrypter,
         aggregate_table: Some("other_debounced".into()),
@@ -408,7 +502,10 @@ pub async fn refuses_a_table_of_another_layout(url: &str) {
     run.publisher.publish(evn_reading("m", T0, 1, 2300, 1000));
     let (r, _) = run.finish().await;
     let e = r.expect_err("layout mismatch is fatal").to_string();
-    assert!(e.contains("history") && e.contains("normalized-history"), "{e}");
+    assert!(
+        e.contains("history") && e.contains("normalized-history"),
+        "{e}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,7 +525,11 @@ fn unique_name(prefix: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000_000)
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
 }
 
 impl TestDb {
@@ -437,7 +538,10 @@ impl TestDb {
         let admin_url = std::env::var(env).unwrap_or_else(|_| default.to_string());
         let (server, how) = match dialect {
             Dialect::MySql => ("MariaDB/MySQL", "`service mariadb start`"),
-            _ => ("PostgreSQL", "`service postgresql start` (or pg_ctlcluster <version> main start)"),
+            _ => (
+                "PostgreSQL",
+                "`service postgresql start` (or pg_ctlcluster <version> main start)",
+            ),
         };
         sqlx::any::install_default_drivers();
         let mut admin = match tokio::time::timeout(Duration::from_secs(10), AnyConnection::connect(&admin_url)).await {
@@ -470,7 +574,10 @@ impl TestDb {
     pub fn url_via(&self, addr: SocketAddr) -> String {
         let (scheme, rest) = self.url.split_once("://").unwrap();
         let (auth_host, path) = rest.split_once('/').unwrap();
-        let user = auth_host.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
+        let user = auth_host
+            .rsplit_once('@')
+            .map(|(u, _)| format!("{u}@"))
+            .unwrap_or_default();
         format!("{scheme}://{user}{addr}/{path}")
     }
 
@@ -479,8 +586,16 @@ impl TestDb {
         let rest = self.url.split_once("://").unwrap().1;
         let host = rest.split('/').next().unwrap();
         let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-        let default_port = if self.dialect == Dialect::MySql { 3306 } else { 5432 };
-        let host = if host.contains(':') { host.to_string() } else { format!("{host}:{default_port}") };
+        let default_port = if self.dialect == Dialect::MySql {
+            3306
+        } else {
+            5432
+        };
+        let host = if host.contains(':') {
+            host.to_string()
+        } else {
+            format!("{host}:{default_port}")
+        };
         tokio::net::lookup_host(host).await.unwrap().next().unwrap()
     }
 }
@@ -494,7 +609,10 @@ impl Drop for TestDb {
         };
         // Drop runs inside the test's runtime: use a thread with its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(mut c) = AnyConnection::connect(&admin_url).await {
                     let _ = sqlx::query(AssertSqlSafe(sql)).execute(&mut c).await;
@@ -523,7 +641,9 @@ impl Proxy {
         let (up2, conns2) = (up.clone(), conns.clone());
         let accept = tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
                 if !up2.load(Ordering::SeqCst) {
                     drop(client);
                     continue;
@@ -569,12 +689,21 @@ impl Drop for Proxy {
 pub async fn survives_a_server_outage(db: &TestDb, d: Dialect) {
     let proxy = Proxy::start(db.server_addr().await).await;
     let run = start(config(&db.url_via(proxy.addr)));
-    let p = |i: i64| reading("m", T0 + i * 1_000, &[(1, 8, Decimal::new(i as i128, 0), Some(Unit::WH))]);
+    let p = |i: i64| {
+        reading(
+            "m",
+            T0 + i * 1_000,
+            &[(1, 8, Decimal::new(i as i128, 0), Some(Unit::WH))],
+        )
+    };
     for i in 0..5 {
         run.publisher.publish(p(i));
     }
     let stats = run.stats.clone();
-    wait_for("the first readings", || stats.delivered.load(Ordering::Relaxed) == 5).await;
+    wait_for("the first readings", || {
+        stats.delivered.load(Ordering::Relaxed) == 5
+    })
+    .await;
     assert!(stats.connected.load(Ordering::Relaxed));
 
     proxy.cut();
@@ -587,7 +716,10 @@ pub async fn survives_a_server_outage(db: &TestDb, d: Dialect) {
     assert!(stats.last_error.lock().unwrap().is_some());
 
     proxy.restore();
-    wait_for("the queued readings", || stats.delivered.load(Ordering::Relaxed) == 50).await;
+    wait_for("the queued readings", || {
+        stats.delivered.load(Ordering::Relaxed) == 50
+    })
+    .await;
     let (r, stats) = run.finish().await;
     r.unwrap();
     assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
