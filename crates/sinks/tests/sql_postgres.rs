@@ -50,3 +50,9 @@ async fn survives_a_postgres_outage() {
     let db = db("outage").await;
     survives_a_server_outage(&db, Dialect::Postgres).await;
 }
+
+#[tokio::test]
+async fn refuses_a_foreign_table_in_postgres() {
+    let db = db("foreign").await;
+    refuses_a_foreign_table(&db.url, Dialect::Postgres).await;
+}

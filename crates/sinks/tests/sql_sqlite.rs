@@ -174,3 +174,25 @@ async fn gives_up_after_the_drain_timeout_at_shutdown() {
     );
     assert_eq!(stats.queued.load(Ordering::Relaxed), 0);
 }
+
+#[tokio::test]
+async fn refuses_a_foreign_table_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url(&dir);
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    refuses_a_foreign_table(&format!("{url}?mode=rwc"), Dialect::Sqlite).await;
+}
+
+#[tokio::test]
+async fn creates_the_schema_at_start_before_any_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url(&dir);
+    let run = start(config(&url));
+    let stats = run.stats.clone();
+    wait_for("the connection", || stats.connected.load(Ordering::Relaxed)).await;
+    let (r, stats) = run.finish().await;
+    r.unwrap();
+    assert_eq!(stats.delivered.load(Ordering::Relaxed), 0);
+    assert_eq!(schema_rows(&url, Dialect::Sqlite).await.len(), 2);
+    assert!(history(&url, Dialect::Sqlite, "history").await.is_empty());
+}

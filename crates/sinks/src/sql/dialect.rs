@@ -303,7 +303,15 @@ impl Dialect {
 
     /// A query that fails unless `table` has `columns` (checks a table that already existed).
     pub fn probe(self, table: &str, columns: &[&str]) -> String {
-        let cols: Vec<String> = columns.iter().map(|c| self.ident(c)).collect();
+        // SQLite reads a double-quoted name that matches no column as a string literal, which
+        // would let the probe pass; backquoted names never fall back.
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|c| match self {
+                Dialect::Sqlite => format!("`{}`", c.replace('`', "``")),
+                Dialect::MySql | Dialect::Postgres => self.ident(c),
+            })
+            .collect();
         format!(
             "SELECT {} FROM {} WHERE 1 = 0",
             cols.join(", "),
@@ -592,6 +600,18 @@ mod tests {
         let lite = Dialect::Sqlite.create_compat("history");
         assert!(lite.contains("\"id\" INTEGER PRIMARY KEY AUTOINCREMENT"));
         assert!(lite.contains("\"WIn\" INTEGER NOT NULL DEFAULT 0"));
+    }
+
+    #[test]
+    fn probes_sqlite_columns_without_the_string_literal_fallback() {
+        assert_eq!(
+            Dialect::Sqlite.probe("history", &["meter", "ts"]),
+            "SELECT `meter`, `ts` FROM \"history\" WHERE 1 = 0"
+        );
+        assert_eq!(
+            Dialect::Postgres.probe("h", &["id"]),
+            "SELECT \"id\" FROM \"h\" WHERE 1 = 0"
+        );
     }
 
     #[test]

@@ -600,8 +600,12 @@ async fn write_loop(
                 if shared.is_closed() {
                     break;
                 }
-                shared.notify.notified().await;
-                continue;
+                // Connect at start even before the first reading, so the schema exists and a
+                // misconfiguration shows at once.
+                if ever_connected {
+                    shared.notify.notified().await;
+                    continue;
+                }
             }
         }
         if shared.is_closed() && deadline.is_none() {

@@ -728,3 +728,28 @@ pub async fn survives_a_server_outage(db: &TestDb, d: Dialect) {
     assert_eq!(values, (0..50i64).map(Decimal::from).collect::<Vec<_>>());
     assert_eq!(aggregates(&db.url, d, "history_aggregate").await.len(), 1);
 }
+
+/// A table of the same name without the layout's columns stops the sink.
+pub async fn refuses_a_foreign_table(url: &str, d: Dialect) {
+    let mut c = connect(url).await;
+    sqlx::query(AssertSqlSafe(format!(
+        "CREATE TABLE {} ({} INTEGER)",
+        d.ident("history"),
+        d.ident("x")
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let run = start(config(url));
+    run.publisher
+        .publish(reading("m", T0, &[(1, 7, dec("1"), None)]));
+    let (r, stats) = run.finish().await;
+    let last = stats.last_error.lock().unwrap().clone();
+    let e = r
+        .expect_err(&format!("a foreign table is fatal; last error {last:?}"))
+        .to_string();
+    assert!(
+        e.contains("history") && e.contains("lacks the columns"),
+        "{e}"
+    );
+}
