@@ -139,7 +139,19 @@ pub async fn connect(url: &str, dialect: Dialect) -> Result<AnyConnection, DbErr
     }
     let options = AnyConnectOptions::from_str(&driver_url(url))
         .map_err(|e| DbError::Fatal(format!("invalid url: {e}")))?;
-    options.connect().await.map_err(|e| classify(dialect, e))
+    let mut conn = options.connect().await.map_err(|e| classify(dialect, e))?;
+    if dialect == Dialect::MySql {
+        // A value out of range must be an error, not silently clamped (servers without strict
+        // mode would store a wrong number).
+        exec(
+            &mut conn,
+            dialect,
+            "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_TRANS_TABLES')"
+                .to_string(),
+        )
+        .await?;
+    }
+    Ok(conn)
 }
 
 async fn exec(conn: &mut AnyConnection, dialect: Dialect, sql: String) -> Result<(), DbError> {

@@ -32,6 +32,9 @@
 //! as ISO 8601), `unit` (the symbol or NULL). The primary key is (`meter`, `code`, `ts`); a row
 //! already there is left alone, so a retried or replayed batch is not stored twice.
 //!
+//! The reading's `protocol`, `received_at` (when the meter clock was used) and
+//! `authenticated` flag are not stored; the `jsonl` sink keeps them.
+//!
 //! The aggregate table holds numbers only: `meter`, `ts` (bucket start), `code`, `value`,
 //! `unit`, `samples` (how many samples went in); primary key (`meter`, `code`, `ts`).
 //!
@@ -60,10 +63,13 @@
 //! sample, `mean` weights by `samples`), so restarts do not lose the earlier part.
 //!
 //! # Schema and migrations
-//! On every (re)connect the sink runs `CREATE TABLE IF NOT EXISTS` and records each table in
+//! The sink connects at start (before the first reading). On every (re)connect the sink runs `CREATE TABLE IF NOT EXISTS` and records each table in
 //! `smart_meter_schema` (`table_name`, `layout`, `version`). A table recorded with another
 //! layout, a newer version, or an existing table without the expected columns stops the sink
 //! with an error naming the table; later versions add migration steps keyed on `version`.
+//!
+//! On MariaDB/MySQL the session adds `STRICT_TRANS_TABLES` to `sql_mode`, so a value a column
+//! cannot hold is refused instead of silently clamped.
 //!
 //! # Outages
 //! The bus is drained into a bounded queue (`queue_size` readings) that a writer task empties
