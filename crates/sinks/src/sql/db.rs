@@ -11,7 +11,7 @@ use super::dialect::Dialect;
 use super::encode::{compat_binds, CompatRow, HistoryRow, COMPAT_COLUMNS};
 use super::Layout;
 
-/// The schema version this code writes. Bump it with a new step in [`migrate_table`].
+/// The schema version this code writes. Bump it with a new step in `migrate_table`.
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// Most rows per `INSERT` statement (keeps bind counts far below every backend's limit).
