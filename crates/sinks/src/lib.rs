@@ -21,6 +21,8 @@ pub mod console;
 pub mod influxdb;
 pub mod jsonl;
 pub mod solarview;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 /// The `type` of a sink table and its settings. The only list of sink kinds.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +36,9 @@ pub enum SinkConfig {
     Influxdb(Box<influxdb::Config>),
     /// The Solarview export file of kaifareader (classic or full format).
     Solarview(solarview::Config),
+    /// Every reading and per-interval aggregates in SQLite, MariaDB/MySQL or PostgreSQL.
+    #[cfg(feature = "sql")]
+    Sql(sql::Config),
 }
 
 impl SinkConfig {
@@ -44,6 +49,8 @@ impl SinkConfig {
             SinkConfig::Jsonl(_) => "jsonl",
             SinkConfig::Influxdb(_) => "influxdb",
             SinkConfig::Solarview(_) => "solarview",
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(_) => "sql",
         }
     }
 
@@ -54,6 +61,8 @@ impl SinkConfig {
             SinkConfig::Jsonl(c) => c.validate(),
             SinkConfig::Influxdb(c) => c.validate(),
             SinkConfig::Solarview(c) => c.validate(),
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(c) => c.validate(),
         }
     }
 
@@ -74,6 +83,8 @@ impl SinkConfig {
             SinkConfig::Jsonl(c) => jsonl::run(c, sub, stats).await,
             SinkConfig::Influxdb(c) => influxdb::run(*c, sub, stats).await,
             SinkConfig::Solarview(c) => solarview::run(c, sub, stats).await,
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(c) => sql::run(c, sub, stats).await,
         }
     }
 }
