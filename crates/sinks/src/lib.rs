@@ -18,6 +18,7 @@ use smart_meter_core::stats::SinkStats;
 use smart_meter_core::Subscription;
 
 pub mod console;
+pub mod homie;
 pub mod jsonl;
 
 /// The `type` of a sink table and its settings. The only list of sink kinds.
