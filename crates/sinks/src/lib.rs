@@ -18,6 +18,7 @@ use smart_meter_core::stats::SinkStats;
 use smart_meter_core::Subscription;
 
 pub mod console;
+pub mod homeassistant;
 pub mod homie;
 pub mod jsonl;
 

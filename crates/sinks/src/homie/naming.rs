@@ -316,21 +316,45 @@ fn name_obis(o: Obis) -> Naming {
             if plain && !id.is_empty() {
                 naming(Group::Meter, id, &fallback_name(), quantity, false)
             } else {
-                naming(Group::Meter, &obis_id(o), &fallback_name(), Quantity::Other, false)
+                naming(
+                    Group::Meter,
+                    &obis_id(o),
+                    &fallback_name(),
+                    Quantity::Other,
+                    false,
+                )
             }
         }
         0 => {
             // DSMR / M-Bus channel B ≥ 1 (0-1:24.2.1 gas, 0-2:24.2.1 water, …).
             let (name, quantity, cumulative) = match (c, d) {
                 (24, 2) => (format!("M-Bus channel {b} reading"), Quantity::Other, true),
-                (24, 1) => (format!("M-Bus channel {b} device type"), Quantity::Text, false),
-                (96, 1) => (format!("M-Bus channel {b} equipment id"), Quantity::Text, false),
-                (24, 4) => (format!("M-Bus channel {b} valve position"), Quantity::Text, false),
+                (24, 1) => (
+                    format!("M-Bus channel {b} device type"),
+                    Quantity::Text,
+                    false,
+                ),
+                (96, 1) => (
+                    format!("M-Bus channel {b} equipment id"),
+                    Quantity::Text,
+                    false,
+                ),
+                (24, 4) => (
+                    format!("M-Bus channel {b} valve position"),
+                    Quantity::Text,
+                    false,
+                ),
                 _ => (fallback_name(), Quantity::Other, false),
             };
             naming(Group::Mbus, &obis_id(o), &name, quantity, cumulative)
         }
-        _ => naming(Group::Other, &obis_id(o), &fallback_name(), Quantity::Other, false),
+        _ => naming(
+            Group::Other,
+            &obis_id(o),
+            &fallback_name(),
+            Quantity::Other,
+            false,
+        ),
     }
 }
 
@@ -408,19 +432,85 @@ fn electricity_id(c: u8, d: u8, e: u8) -> Option<&'static str> {
 /// Kamstrup KMP registers (Multical heat meters), ids as the predecessor published them.
 fn name_kmp(register: u16) -> Naming {
     let (group, id, name, quantity, cumulative) = match register {
-        60 => (Group::Energy, "imported-total", "Heat energy E1", Quantity::Energy, true),
-        63 => (Group::Energy, "cooling-total", "Cooling energy E3", Quantity::Energy, true),
-        266 => (Group::Energy, "imported-total-high-resolution", "Heat energy E1 high resolution", Quantity::Energy, true),
-        80 => (Group::Power, "current-usage", "Heat power", Quantity::Power, false),
-        86 => (Group::Temperatures, "temp1", "Flow temperature", Quantity::Temperature, false),
-        87 => (Group::Temperatures, "temp2", "Return temperature", Quantity::Temperature, false),
-        89 => (Group::Temperatures, "temp-diff", "Temperature difference", Quantity::TemperatureDifference, false),
+        60 => (
+            Group::Energy,
+            "imported-total",
+            "Heat energy E1",
+            Quantity::Energy,
+            true,
+        ),
+        63 => (
+            Group::Energy,
+            "cooling-total",
+            "Cooling energy E3",
+            Quantity::Energy,
+            true,
+        ),
+        266 => (
+            Group::Energy,
+            "imported-total-high-resolution",
+            "Heat energy E1 high resolution",
+            Quantity::Energy,
+            true,
+        ),
+        80 => (
+            Group::Power,
+            "current-usage",
+            "Heat power",
+            Quantity::Power,
+            false,
+        ),
+        86 => (
+            Group::Temperatures,
+            "temp1",
+            "Flow temperature",
+            Quantity::Temperature,
+            false,
+        ),
+        87 => (
+            Group::Temperatures,
+            "temp2",
+            "Return temperature",
+            Quantity::Temperature,
+            false,
+        ),
+        89 => (
+            Group::Temperatures,
+            "temp-diff",
+            "Temperature difference",
+            Quantity::TemperatureDifference,
+            false,
+        ),
         74 => (Group::Flow, "flow", "Flow", Quantity::VolumeFlow, false),
         68 => (Group::Flow, "volume", "Volume", Quantity::Volume, true),
-        239 => (Group::Flow, "volume-high-resolution", "Volume high resolution", Quantity::Volume, true),
-        1004 => (Group::Ops, "hour-counter", "Operating hours", Quantity::Duration, true),
-        99 => (Group::Meter, "info-code", "Info code", Quantity::Text, false),
-        1001 => (Group::Meter, "serial-number", "Serial number", Quantity::Text, false),
+        239 => (
+            Group::Flow,
+            "volume-high-resolution",
+            "Volume high resolution",
+            Quantity::Volume,
+            true,
+        ),
+        1004 => (
+            Group::Ops,
+            "hour-counter",
+            "Operating hours",
+            Quantity::Duration,
+            true,
+        ),
+        99 => (
+            Group::Meter,
+            "info-code",
+            "Info code",
+            Quantity::Text,
+            false,
+        ),
+        1001 => (
+            Group::Meter,
+            "serial-number",
+            "Serial number",
+            Quantity::Text,
+            false,
+        ),
         _ => {
             return Naming {
                 group: Group::Other,
@@ -450,7 +540,10 @@ mod tests {
         assert_eq!(n.quantity, Quantity::Energy);
         assert!(n.cumulative);
         let n = name_key(&obis("1.0.2.8.1.255"), Some("Wh"));
-        assert_eq!((n.group.id(), n.id.as_str()), ("energy", "delivered-tariff-1"));
+        assert_eq!(
+            (n.group.id(), n.id.as_str()),
+            ("energy", "delivered-tariff-1")
+        );
         let n = name_key(&obis("1.0.1.7.0.255"), Some("W"));
         assert_eq!((n.group.id(), n.id.as_str()), ("power", "current-usage"));
         assert_eq!(n.quantity, Quantity::Power);
@@ -463,7 +556,10 @@ mod tests {
     #[test]
     fn phases_land_in_their_quantity_nodes() {
         let n = name_key(&obis("1.0.52.7.0.255"), Some("V"));
-        assert_eq!((n.group.id(), n.id.as_str(), n.name.as_str()), ("voltage", "l2", "Voltage L2"));
+        assert_eq!(
+            (n.group.id(), n.id.as_str(), n.name.as_str()),
+            ("voltage", "l2", "Voltage L2")
+        );
         let n = name_key(&obis("1.0.91.7.0.255"), Some("A"));
         assert_eq!((n.group.id(), n.id.as_str()), ("current", "neutral"));
         let n = name_key(&obis("1.0.13.7.0.255"), None);

@@ -256,7 +256,10 @@ impl HomieDevice {
             }
             let (n, p, c) = self.property_for(s);
             changed |= c;
-            let Some(prop) = self.nodes.get_mut(n).and_then(|node| node.properties.get_mut(p))
+            let Some(prop) = self
+                .nodes
+                .get_mut(n)
+                .and_then(|node| node.properties.get_mut(p))
             else {
                 continue;
             };
@@ -276,10 +279,7 @@ impl HomieDevice {
                 .get(n)
                 .and_then(|node| node.properties.get(p).map(|prop| (node, prop)))
             {
-                out.push(Message::retained(
-                    self.property_topic(node, prop),
-                    payload,
-                ));
+                out.push(Message::retained(self.property_topic(node, prop), payload));
             }
         }
         if changed {
@@ -299,7 +299,10 @@ impl HomieDevice {
         for node in &self.nodes {
             for prop in &node.properties {
                 if let Some(v) = &prop.last {
-                    out.push(Message::retained(self.property_topic(node, prop), v.clone()));
+                    out.push(Message::retained(
+                        self.property_topic(node, prop),
+                        v.clone(),
+                    ));
                 }
             }
         }
@@ -324,7 +327,10 @@ impl HomieDevice {
             out.push(Message::retained(format!("{nt}/$name"), node.group.name()));
             out.push(Message::retained(format!("{nt}/$type"), node.group.kind()));
             let props: Vec<&str> = node.properties.iter().map(|p| p.id.as_str()).collect();
-            out.push(Message::retained(format!("{nt}/$properties"), props.join(",")));
+            out.push(Message::retained(
+                format!("{nt}/$properties"),
+                props.join(","),
+            ));
             for p in &node.properties {
                 let pt = format!("{nt}/{}", p.id);
                 out.push(Message::retained(format!("{pt}/$name"), p.name.clone()));
@@ -480,7 +486,10 @@ mod tests {
             ("homie/evn/energy/$name", "Energy"),
             ("homie/evn/energy/$type", "cumulative energy registers"),
             ("homie/evn/energy/$properties", "imported-total"),
-            ("homie/evn/energy/imported-total/$name", "Active energy import"),
+            (
+                "homie/evn/energy/imported-total/$name",
+                "Active energy import",
+            ),
             ("homie/evn/energy/imported-total/$datatype", "integer"),
             ("homie/evn/energy/imported-total/$unit", "Wh"),
             ("homie/evn/energy/imported-total/$settable", "false"),
@@ -518,7 +527,10 @@ mod tests {
         let msgs = d.update(&reading(vec![num("1.0.1.8.0.255", 2, 0, Some(Unit::WH))]));
         assert_eq!(
             pairs(&msgs),
-            vec![("homie/evn/energy/imported-total".to_string(), "2".to_string())]
+            vec![(
+                "homie/evn/energy/imported-total".to_string(),
+                "2".to_string()
+            )]
         );
     }
 
@@ -532,7 +544,10 @@ mod tests {
             num("1.0.1.7.0.255", 300, 0, Some(Unit::W)),
         ]));
         let p = pairs(&msgs);
-        assert_eq!(p.first().unwrap(), &("homie/evn/$state".into(), "init".into()));
+        assert_eq!(
+            p.first().unwrap(),
+            &("homie/evn/$state".into(), "init".into())
+        );
         assert!(p.contains(&("homie/evn/$nodes".into(), "energy,power".into())));
         assert!(p.contains(&(
             "homie/evn/energy/$properties".into(),
@@ -540,7 +555,10 @@ mod tests {
         )));
         assert!(p.contains(&("homie/evn/power/$properties".into(), "current-usage".into())));
         assert!(p.contains(&("homie/evn/energy/exported-total".into(), "5".into())));
-        assert_eq!(p.last().unwrap(), &("homie/evn/$state".into(), "ready".into()));
+        assert_eq!(
+            p.last().unwrap(),
+            &("homie/evn/$state".into(), "ready".into())
+        );
     }
 
     #[test]
@@ -554,7 +572,9 @@ mod tests {
             Sample::text(Key::Obis(Obis::METER_NUMBER), "1KFM0100000035"),
             Sample {
                 key: Key::Obis(Obis::CLOCK),
-                value: Value::Time(MeterTime::new(2021, 7, 19, 15, 46, 35, None, Some(120)).unwrap()),
+                value: Value::Time(
+                    MeterTime::new(2021, 7, 19, 15, 46, 35, None, Some(120)).unwrap(),
+                ),
                 unit: None,
             },
         ]));
@@ -597,7 +617,10 @@ mod tests {
         d.update(&reading(vec![num("1.0.1.8.0.255", 5, 0, Some(Unit::WH))]));
         let msgs = d.update(&reading(vec![num("1.0.1.8.0.255", 55, -1, Some(Unit::WH))]));
         let p = pairs(&msgs);
-        assert!(p.contains(&("homie/m/energy/imported-total/$datatype".into(), "float".into())));
+        assert!(p.contains(&(
+            "homie/m/energy/imported-total/$datatype".into(),
+            "float".into()
+        )));
         assert!(p.contains(&("homie/m/energy/imported-total".into(), "5.5".into())));
         assert_eq!(p.last().unwrap().1, "ready");
     }
@@ -620,7 +643,10 @@ mod tests {
         let first = d.update(&reading(vec![num("1.0.1.8.0.255", 7, 0, Some(Unit::WH))]));
         let again = d.announcement();
         assert_eq!(first, again);
-        assert_eq!(d.last_will(), Message::retained("homie/m/$state".into(), "lost"));
+        assert_eq!(
+            d.last_will(),
+            Message::retained("homie/m/$state".into(), "lost")
+        );
         assert_eq!(d.disconnected().payload, "disconnected");
     }
 
@@ -646,7 +672,11 @@ mod tests {
             Sample::text(Key::Named("a.b".into()), "x"),
             Sample::text(Key::Named("a_b".into()), "y"),
         ]));
-        let ids: Vec<&str> = d.nodes()[0].properties.iter().map(|p| p.id.as_str()).collect();
+        let ids: Vec<&str> = d.nodes()[0]
+            .properties
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
         assert_eq!(ids, vec!["a-b", "a-b-2"]);
     }
 

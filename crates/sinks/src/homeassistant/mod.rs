@@ -1,0 +1,3 @@
+//! `homeassistant`: Home Assistant MQTT discovery for every value of every meter.
+
+pub mod topics;
