@@ -233,7 +233,9 @@ impl HomieDevice {
     /// structure.
     pub fn update(&mut self, reading: &Reading) -> Vec<Message> {
         let mut changed = false;
-        let mut values: Vec<(usize, usize, String)> = Vec::with_capacity(reading.samples.len());
+        // (topic, payload): topics are fixed when a property is created, while node indices
+        // shift as nodes are inserted in `$nodes` order.
+        let mut values: Vec<(String, String)> = Vec::with_capacity(reading.samples.len());
         // The clock belongs in `values` (SPEC), but a source that only sets `meter_time` still
         // gets it published.
         let clock = reading
@@ -256,31 +258,26 @@ impl HomieDevice {
             }
             let (n, p, c) = self.property_for(s);
             changed |= c;
-            let Some(prop) = self
-                .nodes
-                .get_mut(n)
-                .and_then(|node| node.properties.get_mut(p))
-            else {
+            let Some(node) = self.nodes.get_mut(n) else {
+                continue;
+            };
+            let group = node.group;
+            let Some(prop) = node.properties.get_mut(p) else {
                 continue;
             };
             let Some(payload) = prop.datatype.render(&s.value) else {
                 continue;
             };
             prop.last = Some(payload.clone());
-            values.push((n, p, payload));
+            let topic = format!("{}/{}/{}/{}", self.base, self.id, group.id(), prop.id);
+            values.push((topic, payload));
         }
         let mut out = Vec::new();
         if changed {
             out.extend(self.attributes());
         }
-        for (n, p, payload) in values {
-            if let Some((node, prop)) = self
-                .nodes
-                .get(n)
-                .and_then(|node| node.properties.get(p).map(|prop| (node, prop)))
-            {
-                out.push(Message::retained(self.property_topic(node, prop), payload));
-            }
+        for (topic, payload) in values {
+            out.push(Message::retained(topic, payload));
         }
         if changed {
             out.push(Message::retained(self.state_topic(), "ready"));
@@ -449,7 +446,7 @@ pub fn device_id(meter: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smart_meter_core::{Decimal, MeterId, MeterTime, Unit};
+    use smart_meter_core::{Decimal, MeterId, MeterTime, Obis, Unit};
 
     fn reading(samples: Vec<Sample>) -> Reading {
         let mut r = Reading::new(MeterId::new("evn").unwrap(), "mbus-dlms");
@@ -518,6 +515,22 @@ mod tests {
         let got = pairs(&msgs);
         let got: Vec<(&str, &str)> = got.iter().map(|(t, p)| (t.as_str(), p.as_str())).collect();
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn values_go_to_their_own_topics_when_earlier_nodes_are_inserted_later() {
+        let mut d = HomieDevice::new("homie", "m", "m");
+        // `meter` comes after `energy` in `$nodes` but is seen first.
+        let msgs = d.update(&reading(vec![
+            Sample::text(Key::Obis(Obis::METER_NUMBER), "123"),
+            num("1.0.32.7.0.255", 2301, -1, Some(Unit::V)),
+            num("1.0.1.8.0.255", 5, 0, Some(Unit::WH)),
+        ]));
+        let p = pairs(&msgs);
+        assert!(p.contains(&("homie/m/$nodes".into(), "energy,voltage,meter".into())));
+        assert!(p.contains(&("homie/m/meter/number".into(), "123".into())));
+        assert!(p.contains(&("homie/m/voltage/l1".into(), "230.1".into())));
+        assert!(p.contains(&("homie/m/energy/imported-total".into(), "5".into())));
     }
 
     #[test]
