@@ -137,10 +137,8 @@ pub fn check_device(
                 (Some("enum" | "color"), None) => {
                     problems.push(format!("{what}: $format is required for its datatype"))
                 }
-                (Some(dt @ ("integer" | "float")), Some(f)) => {
-                    if !is_range(f, dt == "integer") {
-                        problems.push(format!("{what}: $format {f:?} is not a from:to range"));
-                    }
+                (Some(dt @ ("integer" | "float")), Some(f)) if !is_range(f, dt == "integer") => {
+                    problems.push(format!("{what}: $format {f:?} is not a from:to range"));
                 }
                 _ => {}
             }
