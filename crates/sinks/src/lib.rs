@@ -19,6 +19,7 @@ use smart_meter_core::Subscription;
 
 pub mod console;
 pub mod jsonl;
+pub mod mqtt_conn;
 
 /// The `type` of a sink table and its settings. The only list of sink kinds.
 #[derive(Debug, Clone, Deserialize)]
