@@ -21,6 +21,7 @@ pub mod console;
 pub mod homeassistant;
 pub mod homie;
 pub mod jsonl;
+pub mod mqtt_conn;
 
 /// The `type` of a sink table and its settings. The only list of sink kinds.
 #[derive(Debug, Clone, Deserialize)]
