@@ -31,6 +31,10 @@ pub enum SinkConfig {
     Console(console::Config),
     /// The reading JSON, one object per line, to a file or stdout.
     Jsonl(jsonl::Config),
+    /// Every meter as a Homie 4.0.0 device.
+    Homie(homie::Config),
+    /// Home Assistant MQTT discovery configs and states.
+    Homeassistant(homeassistant::Config),
 }
 
 impl SinkConfig {
@@ -39,6 +43,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(_) => "console",
             SinkConfig::Jsonl(_) => "jsonl",
+            SinkConfig::Homie(_) => "homie",
+            SinkConfig::Homeassistant(_) => "homeassistant",
         }
     }
 
@@ -47,6 +53,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(c) => c.validate(),
             SinkConfig::Jsonl(c) => c.validate(),
+            SinkConfig::Homie(c) => c.validate(),
+            SinkConfig::Homeassistant(c) => c.validate(),
         }
     }
 
@@ -65,6 +73,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(c) => console::run(c, sub, stats).await,
             SinkConfig::Jsonl(c) => jsonl::run(c, sub, stats).await,
+            SinkConfig::Homie(c) => homie::run(c, sub, stats).await,
+            SinkConfig::Homeassistant(c) => homeassistant::run(c, sub, stats).await,
         }
     }
 }
