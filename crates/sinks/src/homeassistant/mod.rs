@@ -35,12 +35,14 @@
 //!   readings update the entity states that the next CONNACK publishes (Home Assistant shows
 //!   the current value; history between is not replayed). Readings are skipped (counted as
 //!   `dropped`) when more than [`MAX_BACKLOG`] messages are unacknowledged.
-//! - **Counters**: `delivered` counts readings whose messages the broker acknowledged, `queued`
-//!   unacknowledged messages, `retries` failed connects and lost connections.
+//! - **Counters**: `delivered` counts readings whose states the broker acknowledged (readings
+//!   that arrived while it was unreachable count when the announcement carrying their states is
+//!   acknowledged), `queued` unacknowledged messages, `retries` failed connects and lost
+//!   connections.
 
 pub mod topics;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -51,8 +53,8 @@ use smart_meter_core::stats::SinkStats;
 use smart_meter_core::{MeterId, Subscription};
 use tracing::{info, warn};
 
-use crate::homie::{publish_all, to_mqtt, topic_prefix_problem};
-use crate::mqtt_conn::{self, BrokerUrl, Event, MessageId, Password, ProtocolVersion, QoS};
+use crate::homie::{publish_all, to_mqtt, topic_prefix_problem, Delivery};
+use crate::mqtt_conn::{self, BrokerUrl, Event, Password, ProtocolVersion, QoS};
 use topics::{DeviceOverride, Discovery, Settings};
 
 /// Unacknowledged messages above which readings are skipped.
@@ -242,7 +244,7 @@ pub async fn run(
         mqtt_conn::spawn(opts).map_err(|e| anyhow::anyhow!("homeassistant sink {name}: {e}"))?;
 
     let mut connected = false;
-    let mut pending: HashSet<MessageId> = HashSet::new();
+    let mut delivery = Delivery::default();
     // Retained discovery configs on the broker (with remove_stale).
     let mut retained: BTreeSet<String> = BTreeSet::new();
 
@@ -253,10 +255,12 @@ pub async fn run(
                 let msgs = discovery.update(&reading);
                 if !connected || !conn.is_connected() {
                     // Kept in the entity states; the announcement on CONNACK publishes them.
+                    delivery.hold();
                 } else if conn.outstanding() > MAX_BACKLOG {
                     stats.dropped.fetch_add(1, Ordering::Relaxed);
-                } else if let Some(last) = publish_all(&conn, msgs) {
-                    pending.insert(last);
+                } else {
+                    delivery.hold();
+                    delivery.publish(&conn, msgs);
                 }
                 if config.remove_stale && connected {
                     remove_stale(&conn, &discovery, &mut retained, &name);
@@ -268,7 +272,7 @@ pub async fn run(
                     Event::Connected { .. } => {
                         connected = true;
                         stats.connected.store(true, Ordering::Relaxed);
-                        publish_all(&conn, discovery.announcement());
+                        delivery.publish(&conn, discovery.announcement());
                         info!(sink = %name, "Connected; discovery configs published.");
                     }
                     Event::ConnectFailed { error } | Event::ConnectionLost { error } => {
@@ -279,15 +283,13 @@ pub async fn run(
                         stats.set_last_error(Some(error));
                     }
                     Event::Delivered(id) => {
-                        if pending.remove(&id) {
-                            stats.delivered.fetch_add(1, Ordering::Relaxed);
-                        }
+                        stats.delivered.fetch_add(delivery.delivered(id), Ordering::Relaxed);
                     }
                     Event::Message(m) if m.topic == ha_status => {
                         // Home Assistant's birth message (not a retained copy of an old one).
                         if m.payload == b"online" && !m.retain && connected {
                             info!(sink = %name, "Home Assistant started; publishing configs again.");
-                            publish_all(&conn, discovery.announcement());
+                            delivery.publish(&conn, discovery.announcement());
                         }
                     }
                     Event::Message(m) => {

@@ -35,15 +35,16 @@
 //!   announcement after the reconnect publishes the latest value of every property. If the
 //!   broker accepts messages more slowly than readings arrive, readings are skipped (counted as
 //!   `dropped`) once more than [`MAX_BACKLOG`] messages of a device are unacknowledged.
-//! - **Counters**: `delivered` counts readings whose messages the broker acknowledged, `queued`
-//!   unacknowledged messages, `retries` failed connects and lost connections, `connected` is
-//!   true while every device's connection is up.
+//! - **Counters**: `delivered` counts readings whose values the broker acknowledged (readings
+//!   that arrived while it was unreachable count when the announcement carrying their values is
+//!   acknowledged), `queued` unacknowledged messages, `retries` failed connects and lost
+//!   connections, `connected` is true while every device's connection is up.
 
 pub mod conformance;
 pub mod naming;
 pub mod topics;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -175,8 +176,38 @@ struct Device {
     model: HomieDevice,
     conn: Connection,
     connected: bool,
-    /// The last message id of each published reading that the broker has not acknowledged.
-    pending: HashSet<MessageId>,
+    delivery: Delivery,
+}
+
+/// Counts readings as delivered when the broker acknowledged the batch carrying their values.
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    /// Readings whose values are in the encoder state but not yet queued for the broker.
+    held: u64,
+    /// Last message id of each queued batch → the readings it carries.
+    pending: HashMap<MessageId, u64>,
+}
+
+impl Delivery {
+    /// A reading went into the encoder state.
+    pub(crate) fn hold(&mut self) {
+        self.held = self.held.saturating_add(1);
+    }
+
+    /// Queues `msgs`; the readings held so far travel with this batch.
+    pub(crate) fn publish(&mut self, conn: &Connection, msgs: Vec<Message>) {
+        if let Some(last) = publish_all(conn, msgs) {
+            if self.held > 0 {
+                self.pending.insert(last, self.held);
+                self.held = 0;
+            }
+        }
+    }
+
+    /// The broker has message `id`: how many readings that completes.
+    pub(crate) fn delivered(&mut self, id: MessageId) -> u64 {
+        self.pending.remove(&id).unwrap_or(0)
+    }
 }
 
 /// Publishes every meter as a Homie device until the bus closes, then marks every device
@@ -250,7 +281,7 @@ pub async fn run(
                             model,
                             conn,
                             connected: false,
-                            pending: HashSet::new(),
+                            delivery: Delivery { held: 1, pending: HashMap::new() },
                         });
                         // Announced on CONNACK, with this reading's values.
                         update_stats(&stats, &devices);
@@ -261,10 +292,12 @@ pub async fn run(
                     let msgs = d.model.update(&reading);
                     if !d.connected || !d.conn.is_connected() {
                         // Kept in the device state; the announcement on CONNACK publishes it.
+                        d.delivery.hold();
                     } else if d.conn.outstanding() > MAX_BACKLOG {
                         stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    } else if let Some(last) = publish_all(&d.conn, msgs) {
-                        d.pending.insert(last);
+                    } else {
+                        d.delivery.hold();
+                        d.delivery.publish(&d.conn, msgs);
                     }
                 }
                 update_stats(&stats, &devices);
@@ -274,7 +307,7 @@ pub async fn run(
                 match event {
                     Event::Connected { .. } => {
                         d.connected = true;
-                        publish_all(&d.conn, d.model.announcement());
+                        d.delivery.publish(&d.conn, d.model.announcement());
                         info!(sink = %name, device = %d.model.id(), "Connected; Homie device announced.");
                     }
                     Event::ConnectFailed { error } | Event::ConnectionLost { error } => {
@@ -285,9 +318,7 @@ pub async fn run(
                         stats.set_last_error(Some(error));
                     }
                     Event::Delivered(id) => {
-                        if d.pending.remove(&id) {
-                            stats.delivered.fetch_add(1, Ordering::Relaxed);
-                        }
+                        stats.delivered.fetch_add(d.delivery.delivered(id), Ordering::Relaxed);
                     }
                     Event::Subscribed { .. } | Event::Message(_) => {}
                 }

@@ -75,3 +75,125 @@ pub fn load(path: &std::path::Path, meter: &str) -> Fixture {
         expected,
     }
 }
+
+/// The reading of the fixture file `name` (in `src/homie/testdata/`) for meter `meter`.
+pub fn fixture(name: &str, meter: &str) -> Fixture {
+    load(&dir().join(name), meter)
+}
+
+/// Broker-side helpers for the Mosquitto tests.
+pub mod broker {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use smart_meter_testkit::{Collector, Received};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::task::JoinHandle;
+
+    /// Hang guard for every wait (tests never assert on timing).
+    pub const WAIT: Duration = Duration::from_secs(30);
+
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+
+    /// A client id no other collector in this process uses.
+    pub fn fresh_id(prefix: &str) -> String {
+        format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Topic → last payload of `messages`, optionally only retained ones.
+    pub fn last_values(messages: &[Received], retained_only: bool) -> BTreeMap<String, String> {
+        let mut map = BTreeMap::new();
+        for m in messages {
+            if retained_only && !m.retain {
+                continue;
+            }
+            map.insert(m.topic.clone(), m.text());
+        }
+        map
+    }
+
+    /// What a newly connecting client gets as retained messages under `filter`, once `done`
+    /// holds for it. A client that subscribed while the sink was still publishing sees only part
+    /// of the retained state, so a fresh client tries again until `done` holds (bounded by
+    /// [`WAIT`]).
+    pub async fn retained_snapshot(
+        url: &str,
+        filter: &str,
+        done: impl Fn(&BTreeMap<String, String>) -> bool,
+    ) -> BTreeMap<String, String> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let c = Collector::start(url, &fresh_id("snapshot"), &[filter]).await;
+            let ok = c
+                .wait_until(Duration::from_secs(2), |m| done(&last_values(m, true)))
+                .await;
+            let snap = last_values(&c.messages(), true);
+            c.stop().await;
+            if ok {
+                return snap;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "retained snapshot incomplete: {snap:#?}"
+            );
+        }
+    }
+
+    /// A TCP proxy in front of the broker whose connections can be cut without an MQTT
+    /// DISCONNECT, so the broker publishes the client's last will.
+    pub struct Proxy {
+        port: u16,
+        conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+        accept: JoinHandle<()>,
+    }
+
+    impl Proxy {
+        /// Listens on a free port of 127.0.0.1 and forwards to `127.0.0.1:<target>`.
+        pub async fn start(target: u16) -> Proxy {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+            let list = conns.clone();
+            let accept = tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(("127.0.0.1", target)).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    list.lock().unwrap().push(task);
+                }
+            });
+            Proxy {
+                port,
+                conns,
+                accept,
+            }
+        }
+
+        /// `mqtt://127.0.0.1:<proxy port>`.
+        pub fn url(&self) -> String {
+            format!("mqtt://127.0.0.1:{}", self.port)
+        }
+
+        /// Drops every open connection (both sockets close); new connections still work.
+        pub fn cut(&self) {
+            for t in self.conns.lock().unwrap().drain(..) {
+                t.abort();
+            }
+        }
+    }
+
+    impl Drop for Proxy {
+        fn drop(&mut self) {
+            self.accept.abort();
+            self.cut();
+        }
+    }
+}
