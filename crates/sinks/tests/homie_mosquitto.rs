@@ -223,7 +223,8 @@ async fn a_broken_connection_leaves_lost_and_the_reconnect_announces_everything_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_key_extends_the_properties_and_a_restarted_broker_gets_everything_again() {
-    let mut broker = Mosquitto::new();
+    // Without persistence a restarted broker has forgotten every retained message.
+    let mut broker = Mosquitto::with_config("persistence false");
     let (publisher, task, _stats) = start(config(&broker.url()));
 
     let mut reading = Reading::new(smart_meter_core::MeterId::new("m1").unwrap(), "mbus-dlms");
@@ -259,7 +260,7 @@ async fn a_new_key_extends_the_properties_and_a_restarted_broker_gets_everything
         "imported-total,exported-total"
     );
 
-    // The broker dies without saving and comes back empty: the sink announces everything again.
+    // The broker dies and comes back empty: the sink announces everything again.
     broker.kill();
     broker.start();
     let snap = retained_snapshot(&broker.url(), "homie/#", |s| {

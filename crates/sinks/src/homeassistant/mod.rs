@@ -325,6 +325,14 @@ pub async fn run(
     if left > 0 {
         warn!(sink = %name, undelivered = left, "Broker did not take every message before shutdown.");
     }
+    // Acknowledgements that arrived while closing.
+    while let Some(event) = events.try_recv() {
+        if let Event::Delivered(id) = event {
+            stats
+                .delivered
+                .fetch_add(delivery.delivered(id), Ordering::Relaxed);
+        }
+    }
     stats.connected.store(false, Ordering::Relaxed);
     stats.queued.store(0, Ordering::Relaxed);
     Ok(())

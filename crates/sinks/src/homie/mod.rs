@@ -328,12 +328,22 @@ pub async fn run(
     }
 
     // Shutdown: `disconnected`, then a clean DISCONNECT (no will).
+    let mut deliveries = Vec::with_capacity(devices.len());
     for d in devices {
         d.conn.publish(to_mqtt(d.model.disconnected()));
         let left = d.conn.close(CLOSE_DRAIN).await;
         if left > 0 {
             warn!(sink = %name, device = %d.model.id(), undelivered = left,
                 "Broker did not take every message before shutdown.");
+        }
+        deliveries.push(d.delivery);
+    }
+    // Acknowledgements that arrived while closing.
+    while let Ok((index, event)) = ev_rx.try_recv() {
+        if let (Event::Delivered(id), Some(delivery)) = (event, deliveries.get_mut(index)) {
+            stats
+                .delivered
+                .fetch_add(delivery.delivered(id), Ordering::Relaxed);
         }
     }
     stats.connected.store(false, Ordering::Relaxed);
