@@ -19,7 +19,9 @@ use smart_meter_core::Subscription;
 
 pub mod console;
 pub mod jsonl;
+pub mod mqtt;
 pub mod mqtt_conn;
+pub mod queue;
 
 /// The `type` of a sink table and its settings. The only list of sink kinds.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +31,8 @@ pub enum SinkConfig {
     Console(console::Config),
     /// The reading JSON, one object per line, to a file or stdout.
     Jsonl(jsonl::Config),
+    /// An MQTT broker: reading JSON, one topic per value, or a predecessor's layout.
+    Mqtt(Box<mqtt::Config>),
 }
 
 impl SinkConfig {
@@ -37,6 +41,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(_) => "console",
             SinkConfig::Jsonl(_) => "jsonl",
+            SinkConfig::Mqtt(_) => "mqtt",
         }
     }
 
@@ -45,6 +50,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(c) => c.validate(),
             SinkConfig::Jsonl(c) => c.validate(),
+            SinkConfig::Mqtt(c) => c.validate(),
         }
     }
 
@@ -63,6 +69,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(c) => console::run(c, sub, stats).await,
             SinkConfig::Jsonl(c) => jsonl::run(c, sub, stats).await,
+            SinkConfig::Mqtt(c) => mqtt::run(*c, sub, stats).await,
         }
     }
 }
