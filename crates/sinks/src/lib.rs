@@ -21,7 +21,9 @@ pub mod console;
 pub mod homeassistant;
 pub mod homie;
 pub mod jsonl;
+pub mod mqtt;
 pub mod mqtt_conn;
+pub mod queue;
 
 /// The `type` of a sink table and its settings. The only list of sink kinds.
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +37,8 @@ pub enum SinkConfig {
     Homie(homie::Config),
     /// Home Assistant MQTT discovery configs and states.
     Homeassistant(homeassistant::Config),
+    /// An MQTT broker: reading JSON, one topic per value, or a predecessor's layout.
+    Mqtt(Box<mqtt::Config>),
 }
 
 impl SinkConfig {
@@ -45,6 +49,7 @@ impl SinkConfig {
             SinkConfig::Jsonl(_) => "jsonl",
             SinkConfig::Homie(_) => "homie",
             SinkConfig::Homeassistant(_) => "homeassistant",
+            SinkConfig::Mqtt(_) => "mqtt",
         }
     }
 
@@ -55,6 +60,7 @@ impl SinkConfig {
             SinkConfig::Jsonl(c) => c.validate(),
             SinkConfig::Homie(c) => c.validate(),
             SinkConfig::Homeassistant(c) => c.validate(),
+            SinkConfig::Mqtt(c) => c.validate(),
         }
     }
 
@@ -75,6 +81,7 @@ impl SinkConfig {
             SinkConfig::Jsonl(c) => jsonl::run(c, sub, stats).await,
             SinkConfig::Homie(c) => homie::run(c, sub, stats).await,
             SinkConfig::Homeassistant(c) => homeassistant::run(c, sub, stats).await,
+            SinkConfig::Mqtt(c) => mqtt::run(*c, sub, stats).await,
         }
     }
 }

@@ -144,17 +144,18 @@ async fn survives_a_broker_outage(protocol: ProtocolVersion, kill: bool, id: &st
     assert_eq!(conn.close(Duration::from_secs(5)).await, 0);
 }
 
-#[tokio::test]
+// Multi-threaded, so the connection keeps running while the test blocks stopping the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_message_arrives_in_order_when_the_broker_stops_mid_stream() {
     survives_a_broker_outage(ProtocolVersion::V311, false, "stop311").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_message_arrives_in_order_when_the_broker_is_killed_mid_stream() {
     survives_a_broker_outage(ProtocolVersion::V311, true, "kill311").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt5_connections_survive_a_broker_outage_too() {
     survives_a_broker_outage(ProtocolVersion::V5, false, "stop5").await;
 }
