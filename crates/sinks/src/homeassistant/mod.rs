@@ -51,7 +51,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use smart_meter_core::stats::SinkStats;
 use smart_meter_core::{MeterId, Subscription};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::homie::{publish_all, to_mqtt, topic_prefix_problem, Delivery};
 use crate::mqtt_conn::{self, BrokerUrl, Event, Password, ProtocolVersion, QoS};
@@ -267,19 +267,21 @@ pub async fn run(
                 }
             }
             event = events.recv() => {
-                let Some(event) = event else { break };
+                let Some(event) = event else {
+                    anyhow::bail!("homeassistant sink {name}: the MQTT connection task ended");
+                };
                 match event {
                     Event::Connected { .. } => {
                         connected = true;
                         stats.connected.store(true, Ordering::Relaxed);
                         delivery.publish(&conn, discovery.announcement());
-                        info!(sink = %name, "Connected; discovery configs published.");
+                        debug!(sink = %name, "Discovery configs published.");
                     }
                     Event::ConnectFailed { error } | Event::ConnectionLost { error } => {
                         connected = false;
                         stats.connected.store(false, Ordering::Relaxed);
                         stats.retries.fetch_add(1, Ordering::Relaxed);
-                        warn!(sink = %name, error = %error, "Broker unreachable; retrying.");
+                        // mqtt_conn logs the failure (rate-limited).
                         stats.set_last_error(Some(error));
                     }
                     Event::Delivered(id) => {
@@ -304,13 +306,8 @@ pub async fn run(
                             }
                         }
                     }
-                    Event::Subscribed { ok } => {
-                        if !ok {
-                            warn!(sink = %name, error = "subscription refused",
-                                "Broker refused a subscription; Home Assistant restarts and stale \
-                                 entities are not noticed.");
-                        }
-                    }
+                    // mqtt_conn logs a refused subscription.
+                    Event::Subscribed { .. } => {}
                 }
             }
         }

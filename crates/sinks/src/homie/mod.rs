@@ -54,7 +54,7 @@ use serde::Deserialize;
 use smart_meter_core::stats::SinkStats;
 use smart_meter_core::{MeterId, Subscription};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::mqtt_conn::{self, BrokerUrl, Connection, Event, MessageId, Password, ProtocolVersion};
 use topics::{HomieDevice, Message};
@@ -308,13 +308,12 @@ pub async fn run(
                     Event::Connected { .. } => {
                         d.connected = true;
                         d.delivery.publish(&d.conn, d.model.announcement());
-                        info!(sink = %name, device = %d.model.id(), "Connected; Homie device announced.");
+                        debug!(sink = %name, device = %d.model.id(), "Homie device announced.");
                     }
                     Event::ConnectFailed { error } | Event::ConnectionLost { error } => {
                         d.connected = false;
                         stats.retries.fetch_add(1, Ordering::Relaxed);
-                        warn!(sink = %name, device = %d.model.id(), error = %error,
-                            "Broker unreachable; retrying.");
+                        // mqtt_conn logs the failure (rate-limited).
                         stats.set_last_error(Some(error));
                     }
                     Event::Delivered(id) => {
