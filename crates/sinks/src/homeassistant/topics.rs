@@ -216,9 +216,28 @@ impl Discovery {
             let Some(payload) = state_payload(&s.value) else {
                 continue; // nothing readable: not published
             };
-            let object_id = naming::key_slug(&s.key);
+            let existing = state.entities.iter().position(|e| e.key == s.key);
+            let object_id = match existing.and_then(|ei| state.entities.get(ei)) {
+                Some(e) => e.object_id.clone(),
+                None => {
+                    // Distinct keys can slug alike (named keys); keep object ids unique.
+                    let base = naming::key_slug(&s.key);
+                    let mut id = base.clone();
+                    let mut n = 2u32;
+                    while state
+                        .entities
+                        .iter()
+                        .chain(new_entities.iter())
+                        .any(|e| e.object_id == id)
+                    {
+                        id = format!("{base}-{n}");
+                        n = n.saturating_add(1);
+                    }
+                    id
+                }
+            };
             let config = self.entity_config(&meter, &object_id, s, reading, &device);
-            match state.entities.iter().position(|e| e.key == s.key) {
+            match existing {
                 Some(ei) => {
                     let changed = state.entities.get(ei).is_none_or(|e| e.config != config);
                     if changed || device_changed {
@@ -1064,6 +1083,29 @@ mod tests {
             )],
         ));
         assert!(msgs.is_empty());
+    }
+
+    #[test]
+    fn named_keys_that_slug_alike_get_distinct_entities() {
+        let mut d = Discovery::new(Settings::default());
+        let msgs = d.update(&reading(
+            "m",
+            "dsmr",
+            vec![
+                Sample::text(Key::Named("a.b".into()), "x"),
+                Sample::text(Key::Named("a_b".into()), "y"),
+            ],
+        ));
+        let a = config_of(&msgs, "homeassistant/sensor/smart-meter-m/a-b/config");
+        let b = config_of(&msgs, "homeassistant/sensor/smart-meter-m/a-b-2/config");
+        assert_ne!(a["unique_id"], b["unique_id"]);
+        let again = d.update(&reading(
+            "m",
+            "dsmr",
+            vec![Sample::text(Key::Named("a_b".into()), "z")],
+        ));
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].topic, "smart-meter/ha/m/a-b-2");
     }
 
     #[test]
