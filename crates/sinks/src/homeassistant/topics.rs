@@ -49,7 +49,7 @@ use serde_json::{json, Map, Value as Json};
 use smart_meter_core::{Key, Obis, Reading, Sample, Value};
 
 use crate::homie::naming::{self, Group, Naming, Quantity};
-use crate::homie::topics::Message;
+use crate::homie::topics::{published_samples, Message};
 
 /// Payload of the availability topic while the sink is connected.
 pub const ONLINE: &str = "online";
@@ -208,7 +208,8 @@ impl Discovery {
         let mut new_entities: Vec<Entity> = Vec::new();
         let mut updated: Vec<(usize, String)> = Vec::new();
         let mut seen: Vec<&Key> = Vec::with_capacity(reading.samples.len());
-        for s in &reading.samples {
+        let samples = published_samples(reading);
+        for s in &samples {
             if seen.contains(&&s.key) {
                 continue; // the first occurrence wins, as in the reading JSON
             }

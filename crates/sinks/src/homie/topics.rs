@@ -35,6 +35,9 @@
 //!   Values keep that datatype. Only a value the datatype cannot carry (a fraction on an integer
 //!   property, text on a number property) widens it (integer → float → string), and the device
 //!   is announced again; nothing is ever rounded.
+//! - **The meter clock** (`meter/clock`) is the reading's `meter_time` whenever it has one, also
+//!   where the source keeps the clock line as text (DSMR's `YYMMDDhhmmssX`), so it is always a
+//!   `datetime` when the time is known ([`published_samples`]).
 //! - **Payloads are exact**: decimals as written in the reading JSON (`233.7`, `-0.819`),
 //!   integers without a point, the clock as ISO 8601 (`2021-09-27T09:47:15+02:00`; without an
 //!   offset when the meter sends none).
@@ -47,6 +50,8 @@
 //!   extension. MQTT cannot retain an empty payload (it deletes the retained topic), so
 //!   subscribers connected during the announcement see it and later ones see no topic; both mean
 //!   "no extensions" to Homie controllers.
+
+use std::borrow::Cow;
 
 use smart_meter_core::{Key, Obis, Reading, Sample, Value};
 
@@ -236,19 +241,9 @@ impl HomieDevice {
         // (topic, payload): topics are fixed when a property is created, while node indices
         // shift as nodes are inserted in `$nodes` order.
         let mut values: Vec<(String, String)> = Vec::with_capacity(reading.samples.len());
-        // The clock belongs in `values` (SPEC), but a source that only sets `meter_time` still
-        // gets it published.
-        let clock = reading
-            .meter_time
-            .filter(|_| reading.obis(Obis::CLOCK).is_none())
-            .map(|t| Sample {
-                key: Key::Obis(Obis::CLOCK),
-                value: Value::Time(t),
-                unit: None,
-            });
-        let samples = reading.samples.iter().chain(clock.as_ref());
+        let samples = published_samples(reading);
         let mut seen: Vec<&Key> = Vec::with_capacity(reading.samples.len());
-        for s in samples {
+        for s in &samples {
             if seen.contains(&&s.key) {
                 continue; // the first occurrence wins, as in the reading JSON
             }
@@ -435,6 +430,37 @@ impl HomieDevice {
         });
         (ni, node.properties.len().saturating_sub(1), true)
     }
+}
+
+/// The samples the Homie and Home Assistant sinks publish: the reading's samples, with the meter
+/// clock (`0.0.1.0.0.255`) as a date and time whenever the reading has [`Reading::meter_time`]
+/// (DSMR sources keep the clock line's raw `YYMMDDhhmmssX` text as the sample), and added from
+/// `meter_time` when no sample carries it.
+pub fn published_samples(reading: &Reading) -> Vec<Cow<'_, Sample>> {
+    let mut out: Vec<Cow<'_, Sample>> = Vec::with_capacity(reading.samples.len() + 1);
+    let mut clock_seen = false;
+    for s in &reading.samples {
+        if s.key == Key::Obis(Obis::CLOCK) {
+            clock_seen = true;
+            if let (Value::Text(_), Some(t)) = (&s.value, reading.meter_time) {
+                out.push(Cow::Owned(Sample {
+                    key: s.key.clone(),
+                    value: Value::Time(t),
+                    unit: None,
+                }));
+                continue;
+            }
+        }
+        out.push(Cow::Borrowed(s));
+    }
+    if let (false, Some(t)) = (clock_seen, reading.meter_time) {
+        out.push(Cow::Owned(Sample {
+            key: Key::Obis(Obis::CLOCK),
+            value: Value::Time(t),
+            unit: None,
+        }));
+    }
+    out
 }
 
 /// A Homie device id for a meter id: `_` becomes `-`, runs of `-` collapse, no `-` at either
@@ -636,6 +662,24 @@ mod tests {
         )));
         assert!(p.contains(&("homie/m/energy/imported-total".into(), "5.5".into())));
         assert_eq!(p.last().unwrap().1, "ready");
+    }
+
+    #[test]
+    fn a_raw_clock_text_is_published_as_the_meter_time() {
+        let mut d = HomieDevice::new("homie", "p1", "p1");
+        let mut r = reading(vec![Sample::text(Key::Obis(Obis::CLOCK), "200512135409S")]);
+        r.meter_time = MeterTime::new(2020, 5, 12, 13, 54, 9, None, Some(120));
+        let msgs = d.update(&r);
+        let p = pairs(&msgs);
+        assert!(p.contains(&("homie/p1/meter/clock/$datatype".into(), "datetime".into())));
+        assert!(p.contains(&(
+            "homie/p1/meter/clock".into(),
+            "2020-05-12T13:54:09+02:00".into()
+        )));
+        // Without a meter time the text stays text.
+        let mut d = HomieDevice::new("homie", "p1", "p1");
+        let msgs = d.update(&reading(vec![Sample::text(Key::Obis(Obis::CLOCK), "x")]));
+        assert!(pairs(&msgs).contains(&("homie/p1/meter/clock/$datatype".into(), "string".into())));
     }
 
     #[test]

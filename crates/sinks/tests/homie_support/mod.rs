@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use smart_meter_core::{Decimal, Key, MeterId, Reading, Sample, Unit};
+use smart_meter_core::{Decimal, Key, MeterId, MeterTime, Obis, Reading, Sample, Unit};
 
 /// A vector's name and the reading its `expected` values make.
 pub struct Fixture {
@@ -63,7 +63,18 @@ pub fn load(path: &std::path::Path, meter: &str) -> Fixture {
                 reading.samples.push(Sample::number(key, d, unit));
             }
             serde_json::Value::String(s) => {
-                expected.push((key.clone(), s.clone()));
+                // The dsmr source keeps the clock line's text and sets `meter_time` from it,
+                // which the sinks publish as the clock.
+                let clock = (protocol == "dsmr" && key == Key::Obis(Obis::CLOCK))
+                    .then(|| dsmr_time(s))
+                    .flatten();
+                match clock {
+                    Some(t) => {
+                        reading.meter_time = Some(t);
+                        expected.push((key.clone(), t.to_string()));
+                    }
+                    None => expected.push((key.clone(), s.clone())),
+                }
                 reading.samples.push(Sample::text(key, s.clone()));
             }
             other => panic!("{k}: unexpected value {other}"),
@@ -74,6 +85,26 @@ pub fn load(path: &std::path::Path, meter: &str) -> Fixture {
         reading,
         expected,
     }
+}
+
+/// `YYMMDDhhmmssX` with X = S (CEST, +02:00) or W (CET, +01:00).
+fn dsmr_time(s: &str) -> Option<MeterTime> {
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<u8>().ok();
+    let offset = match s.get(12..)? {
+        "S" => 120,
+        "W" => 60,
+        _ => return None,
+    };
+    MeterTime::new(
+        2000 + u16::from(n(0..2)?),
+        n(2..4)?,
+        n(4..6)?,
+        n(6..8)?,
+        n(8..10)?,
+        n(10..12)?,
+        None,
+        Some(offset),
+    )
 }
 
 /// The reading of the fixture file `name` (in `src/homie/testdata/`) for meter `meter`.
