@@ -25,9 +25,10 @@
 //! # Device block
 //! `identifiers` `[smart-meter-<meter>]`, `name` (configured, else the meter id),
 //! `manufacturer` from the three-letter FLAG id at the start of the DLMS logical device name
-//! (0.0.42.0.0.255), of a DSMR identification line (a `header` key), or of the meter number
-//! (Kamstrup for KMP), only when the FLAG id is a known one; `model` the DSMR identification's
-//! type part, else the protocol; `serial_number` from 0.0.96.1.0.255 (else 0.0.96.1.1.255,
+//! (0.0.42.0.0.255, also DSMR's hex form), of a DSMR identification line when a source passes
+//! it as the named key `header` (the `dsmr` source does not, so far), or of the meter number
+//! (`SMS1030…`, Kaifa's `1KFM…`); Kamstrup for KMP; only when the FLAG id is a known one.
+//! `model`: the identification line's type part when known, else the protocol name; `serial_number` from 0.0.96.1.0.255 (else 0.0.96.1.1.255,
 //! else KMP register 1001); `sw_version` from the firmware version register when sent. DSMR sends
 //! identifiers as hex-encoded ASCII; they are decoded for the device block. Configured values win.
 //! When a later reading tells more (a serial number the first one lacked), the configs are
