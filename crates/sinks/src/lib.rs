@@ -18,8 +18,13 @@ use smart_meter_core::stats::SinkStats;
 use smart_meter_core::Subscription;
 
 pub mod console;
+pub mod homeassistant;
+pub mod homie;
 pub mod influxdb;
 pub mod jsonl;
+pub mod mqtt;
+pub mod mqtt_conn;
+pub mod queue;
 pub mod solarview;
 #[cfg(feature = "sql")]
 pub mod sql;
@@ -39,6 +44,12 @@ pub enum SinkConfig {
     /// Every reading and per-interval aggregates in SQLite, MariaDB/MySQL or PostgreSQL.
     #[cfg(feature = "sql")]
     Sql(sql::Config),
+    /// Every meter as a Homie 4.0.0 device.
+    Homie(homie::Config),
+    /// Home Assistant MQTT discovery configs and states.
+    Homeassistant(homeassistant::Config),
+    /// An MQTT broker: reading JSON, one topic per value, or a predecessor's layout.
+    Mqtt(Box<mqtt::Config>),
 }
 
 impl SinkConfig {
@@ -51,6 +62,9 @@ impl SinkConfig {
             SinkConfig::Solarview(_) => "solarview",
             #[cfg(feature = "sql")]
             SinkConfig::Sql(_) => "sql",
+            SinkConfig::Homie(_) => "homie",
+            SinkConfig::Homeassistant(_) => "homeassistant",
+            SinkConfig::Mqtt(_) => "mqtt",
         }
     }
 
@@ -63,6 +77,9 @@ impl SinkConfig {
             SinkConfig::Solarview(c) => c.validate(),
             #[cfg(feature = "sql")]
             SinkConfig::Sql(c) => c.validate(),
+            SinkConfig::Homie(c) => c.validate(),
+            SinkConfig::Homeassistant(c) => c.validate(),
+            SinkConfig::Mqtt(c) => c.validate(),
         }
     }
 
@@ -85,6 +102,9 @@ impl SinkConfig {
             SinkConfig::Solarview(c) => solarview::run(c, sub, stats).await,
             #[cfg(feature = "sql")]
             SinkConfig::Sql(c) => sql::run(c, sub, stats).await,
+            SinkConfig::Homie(c) => homie::run(c, sub, stats).await,
+            SinkConfig::Homeassistant(c) => homeassistant::run(c, sub, stats).await,
+            SinkConfig::Mqtt(c) => mqtt::run(*c, sub, stats).await,
         }
     }
 }
