@@ -215,7 +215,8 @@ pub fn check(buf: &[u8], eof: bool) -> Check {
         header_end
     } else {
         let hcs_end = header_end.saturating_add(2);
-        if hcs_end > fcs_at {
+        // An HCS is only sent in front of a non-empty information field.
+        if hcs_end >= fcs_at {
             return Check::Invalid(Skip::BadLength {
                 len: u16::try_from(len).unwrap_or(u16::MAX),
             });
@@ -524,6 +525,18 @@ mod tests {
         )
         .is_err());
         assert!(too_long.is_empty());
+    }
+
+    #[test]
+    fn rejects_an_hcs_without_information_after_it() {
+        // format(2) + dst + src + control + HCS(2) + FCS(2) = 9: an HCS with nothing to guard.
+        let mut v = vec![0x7E, 0xA0, 0x09, 0x03, 0x21, 0x13];
+        let hcs = CRC.checksum(&v[1..]);
+        v.extend_from_slice(&hcs.to_le_bytes());
+        let fcs = CRC.checksum(&v[1..]);
+        v.extend_from_slice(&fcs.to_le_bytes());
+        v.push(0x7E);
+        assert_eq!(check(&v, false), Check::Invalid(Skip::BadLength { len: 9 }));
     }
 
     #[test]
