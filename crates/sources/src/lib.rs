@@ -16,6 +16,8 @@
 //!    [`Reading`](smart_meter_core::Reading).
 //! 3. One variant in [`ProtocolConfig`] and one arm in each of its matches.
 
+pub mod hdlc_dlms;
 pub mod key;
+pub mod mbus_dlms;
 pub mod protocol;
 pub mod serial_settings;
