@@ -2,7 +2,16 @@
 //! A-XDR parsing, mapping. The target is at least 500,000 EVN telegrams per second on one core.
 //!
 //! `cargo bench -p smart-meter-sources --bench dlms_decode` prints the time per telegram and
-//! the telegrams per second (criterion's `elem/s`).
+//! the telegrams per second (criterion's `elem/s`), the stages of the EVN decode, and at the
+//! end EVN telegrams per CPU-second of the benchmarking thread.
+//!
+//! Measured when the adapters were written (2-core build machine shared with other builds,
+//! load average about 6): 420,000–480,000 EVN telegrams per CPU-second (2.1–2.4 µs each).
+//! Callgrind counts about 27,500 instructions per telegram: A-XDR parsing of the
+//! notification 44 %, freeing the parsed `Data` tree 17 %, mapping to the `Reading` 13 %,
+//! `entries` 11 %, decryption 4 %, M-Bus framing and reassembly 3 %; malloc/free account for
+//! about 30 % of all instructions, so fewer allocations in the DLMS data model are what would
+//! lift it past 500,000.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::hint::black_box;

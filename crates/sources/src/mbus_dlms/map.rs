@@ -24,7 +24,7 @@ use smart_meter_core::{Decimal, FrameError, Key, MeterId, MeterTime, Obis, Readi
 use smart_meter_core::{Stage, Unit, Value};
 
 use proto_dlms::cosem::{Entry, Value as Leaf};
-use proto_dlms::{decode_apdu, entries, DateTime, Keys, Layout, Push};
+use proto_dlms::{decode_apdu, entries, Data, DateTime, Keys, Layout, Push};
 
 use crate::key::AesKey;
 
@@ -32,30 +32,27 @@ use crate::key::AesKey;
 pub fn reading(meter: &MeterId, protocol: &'static str, push: &Push, entries: &[Entry]) -> Reading {
     let mut r = Reading::new(meter.clone(), protocol);
     r.authenticated = push.security.map(|s| s.authenticated);
-    let clock_entry = entries
-        .iter()
-        .find(|e| e.is_clock())
-        .and_then(|e| match e.leaf() {
-            Leaf::DateTime(dt) => meter_time(&dt),
-            _ => None,
-        });
-    r.meter_time = push
-        .notification
-        .date_time
-        .as_ref()
-        .and_then(meter_time)
-        .or(clock_entry);
     r.samples.reserve(entries.len().saturating_add(1));
+    let mut clock = None;
     for (index, e) in entries.iter().enumerate() {
         let key = match e.obis {
             Some(o) => Key::Obis(Obis(o)),
             None => Key::Named(format!("dlms.{index}").into()),
         };
         if let Some(sample) = sample(key, e) {
+            if let (None, true, Value::Time(t)) = (clock, e.is_clock(), &sample.value) {
+                clock = Some(*t);
+            }
             r.samples.push(sample);
         }
     }
-    if let Some(t) = r.meter_time {
+    r.meter_time = push
+        .notification
+        .date_time
+        .as_ref()
+        .and_then(meter_time)
+        .or(clock);
+    if let (Some(t), None) = (r.meter_time, clock) {
         if r.obis(Obis::CLOCK).is_none() {
             r.samples.push(Sample {
                 key: Key::Obis(Obis::CLOCK),
@@ -69,6 +66,19 @@ pub fn reading(meter: &MeterId, protocol: &'static str, push: &Push, entries: &[
 
 fn sample(key: Key, e: &Entry) -> Option<Sample> {
     let unit = e.unit.and_then(Unit::from_dlms);
+    // Fast paths for what pushes are made of: integers and octet strings.
+    if let Some(mantissa) = e.value.as_integer() {
+        return Some(Sample {
+            key,
+            value: Value::Number(Decimal::new(mantissa, e.scaler)),
+            unit,
+        });
+    }
+    if let Data::OctetString(b) = &e.value {
+        if !e.is_clock() {
+            return Some(Sample::text(key, text(b)));
+        }
+    }
     let number = |d: Decimal| {
         Some(Sample {
             key: key.clone(),
@@ -95,6 +105,15 @@ fn sample(key: Key, e: &Entry) -> Option<Sample> {
             None => Sample::text(key, octets_to_text(&dt.to_bytes())),
         }),
         Leaf::Null | Leaf::Compound => None,
+    }
+}
+
+/// An octet string as text: ASCII when every byte is printable, else upper-case hex (the
+/// rule of [`octets_to_text`], without going through `char`s).
+fn text(b: &[u8]) -> String {
+    match core::str::from_utf8(b) {
+        Ok(s) if !b.is_empty() && b.iter().all(|c| (0x20..0x7F).contains(c)) => s.to_owned(),
+        _ => octets_to_text(b),
     }
 }
 
@@ -240,6 +259,13 @@ mod tests {
         let e = entries(&push.notification.body, None).unwrap();
         let r = reading(&MeterId::new("evn").unwrap(), "mbus-dlms", &push, &e);
         assert_eq!(r.authenticated, Some(false));
+    }
+
+    #[test]
+    fn octet_strings_are_ascii_text_or_hex() {
+        assert_eq!(text(b"1KFM0100000035"), "1KFM0100000035");
+        assert_eq!(text(&[0x00, 0x08, 0x19, 0x09, 0x00, 0xFF]), "0008190900FF");
+        assert_eq!(text(&[]), "");
     }
 
     #[test]
