@@ -39,6 +39,7 @@ mod error;
 pub mod framer;
 pub mod line;
 mod obis;
+mod scan;
 pub mod telegram;
 pub mod value;
 
