@@ -60,12 +60,23 @@ pub enum Error {
         /// How many bytes follow.
         count: usize,
     },
+    /// A complete APDU ends before its header or a fixed-size field does. Stage: apdu.
+    ApduTruncated {
+        /// Offset of the field that does not fit.
+        offset: usize,
+        /// Bytes the field needs.
+        needed: usize,
+        /// Bytes available from `offset` on.
+        available: usize,
+    },
     /// Unsupported security control byte: no protection, compression, or a suite other than
     /// 0/1 (AES-128-GCM). Stage: decryption.
     Unsupported(u8),
     /// The plaintext of a frame without a GCM tag does not parse as a data-notification: the
     /// key is probably wrong. Stage: decryption.
     ImplausiblePlaintext,
+    /// An encrypted APDU arrived but no key is configured. Stage: decryption.
+    MissingKey,
     /// The GCM tag does not verify with the given keys. Stage: authentication.
     AuthenticationFailed,
     /// Encryption with authentication was asked for without an authentication key.
@@ -98,6 +109,15 @@ pub enum Error {
         /// Offset of the element.
         offset: usize,
     },
+    /// The notification body does not have the shape of the requested positional
+    /// [`crate::cosem::Layout`]. Stage: data.
+    LayoutMismatch {
+        /// Index of the first body element that does not fit (the element count when the
+        /// body is too short or too long).
+        position: usize,
+        /// Number of elements in the body.
+        elements: usize,
+    },
     /// General-block-transfer block `actual` arrived where block `expected` was due.
     /// Stage: reassembly.
     BlockOutOfOrder {
@@ -111,12 +131,6 @@ pub enum Error {
         /// The limit in bytes.
         limit: usize,
     },
-    /// A general-block-transfer feature this crate does not implement (streaming window,
-    /// lost-block recovery). Stage: reassembly.
-    UnsupportedBlockTransfer {
-        /// The block-control byte.
-        block_control: u8,
-    },
 }
 
 impl Error {
@@ -129,16 +143,16 @@ impl Error {
             | Error::BadLengthForm { .. }
             | Error::UnexpectedTag { .. }
             | Error::UnknownApdu { .. }
-            | Error::TrailingBytes { .. } => "apdu",
-            Error::Unsupported(_) | Error::ImplausiblePlaintext => "decryption",
+            | Error::TrailingBytes { .. }
+            | Error::ApduTruncated { .. } => "apdu",
+            Error::Unsupported(_) | Error::ImplausiblePlaintext | Error::MissingKey => "decryption",
             Error::AuthenticationFailed | Error::MissingAuthenticationKey => "authentication",
             Error::UnknownDataType { .. }
             | Error::DataTruncated { .. }
             | Error::TooDeep { .. }
-            | Error::InvalidData { .. } => "data",
-            Error::BlockOutOfOrder { .. }
-            | Error::ReassemblyOverflow { .. }
-            | Error::UnsupportedBlockTransfer { .. } => "reassembly",
+            | Error::InvalidData { .. }
+            | Error::LayoutMismatch { .. } => "data",
+            Error::BlockOutOfOrder { .. } | Error::ReassemblyOverflow { .. } => "reassembly",
         }
     }
 }
@@ -178,6 +192,11 @@ impl fmt::Display for Error {
                     "{count} unexpected bytes after the APDU at byte {offset}"
                 )
             }
+            Error::ApduTruncated { offset, needed, available } => write!(
+                f,
+                "APDU field at byte {offset} needs {needed} bytes, only {available} left"
+            ),
+            Error::MissingKey => f.write_str("the frame is encrypted but no key is configured"),
             Error::Unsupported(sc) => write!(f, "unsupported security control byte 0x{sc:02X}"),
             Error::ImplausiblePlaintext => f.write_str(
                 "the decrypted frame is not a data-notification: the key is probably wrong",
@@ -203,6 +222,10 @@ impl fmt::Display for Error {
                 write!(f, "data nests too deeply at byte {offset}")
             }
             Error::InvalidData { offset } => write!(f, "invalid data element at byte {offset}"),
+            Error::LayoutMismatch { position, elements } => write!(
+                f,
+                "notification body of {elements} elements does not match the layout at element {position}"
+            ),
             Error::BlockOutOfOrder { expected, actual } => write!(
                 f,
                 "general-block-transfer block {actual} arrived, block {expected} was due"
@@ -210,10 +233,6 @@ impl fmt::Display for Error {
             Error::ReassemblyOverflow { limit } => {
                 write!(f, "reassembled APDU would exceed {limit} bytes")
             }
-            Error::UnsupportedBlockTransfer { block_control } => write!(
-                f,
-                "unsupported general-block-transfer block control 0x{block_control:02X}"
-            ),
         }
     }
 }
@@ -248,6 +267,16 @@ mod tests {
                 offset: 0,
                 count: 0,
             },
+            Error::ApduTruncated {
+                offset: 0,
+                needed: 1,
+                available: 0,
+            },
+            Error::MissingKey,
+            Error::LayoutMismatch {
+                position: 0,
+                elements: 0,
+            },
             Error::Unsupported(0),
             Error::ImplausiblePlaintext,
             Error::AuthenticationFailed,
@@ -265,7 +294,6 @@ mod tests {
                 actual: 0,
             },
             Error::ReassemblyOverflow { limit: 0 },
-            Error::UnsupportedBlockTransfer { block_control: 0 },
         ];
         let words = [
             "framing",
