@@ -24,14 +24,15 @@ fn chunks<'a>(stream: &'a [u8], sizes: &[u8]) -> Vec<&'a [u8]> {
     out
 }
 
-fn plain(chunks: &[&[u8]]) -> Vec<Result<Vec<u8>, proto_dsmr::Error>> {
+fn plain(chunks: &[&[u8]]) -> Vec<(u64, Result<Vec<u8>, proto_dsmr::Error>)> {
     let mut framer = Framer::with_max_len(300);
     let mut out = Vec::new();
     for c in chunks {
-        framer.feed(c, |f| out.push(f.map(<[u8]>::to_vec)));
+        framer.feed(c, |at, f| out.push((at, f.map(<[u8]>::to_vec))));
     }
     while let Some(f) = framer.finish() {
-        out.push(f.map(<[u8]>::to_vec));
+        let f = f.map(<[u8]>::to_vec);
+        out.push((framer.last_offset(), f));
     }
     out
 }
@@ -44,10 +45,10 @@ fn encrypted(chunks: &[&[u8]]) -> Vec<String> {
     let mut framer = EncryptedFramer::with_max_len(300);
     let mut out = Vec::new();
     for c in chunks {
-        framer.feed(c, &keys, |f| out.push(format!("{f:?}")));
+        framer.feed(c, &keys, |at, f| out.push(format!("{at} {f:?}")));
     }
     while let Some(f) = framer.finish(&keys) {
-        out.push(format!("{f:?}"));
+        out.push(format!("{} {f:?}", framer.last_offset()));
     }
     out
 }

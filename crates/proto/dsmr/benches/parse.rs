@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
             let mut framer = Framer::new();
             let mut frames = 0;
             for chunk in stream.chunks(256) {
-                framer.feed(chunk, |f| {
+                framer.feed(chunk, |_, f| {
                     black_box(f.unwrap());
                     frames += 1;
                 });

@@ -115,7 +115,9 @@ impl MeterProtocol for Dsmr {
     fn on_bytes(&mut self, bytes: &[u8], out: &mut Output) {
         let Dsmr { meter, mode } = self;
         match mode {
-            Mode::Plain(framer) => framer.feed(bytes, |frame| out.push(plain(meter, frame))),
+            Mode::Plain(framer) => {
+                framer.feed(bytes, |at, frame| out.push(plain(meter, at, frame)))
+            }
             Mode::Encrypted {
                 framer,
                 key,
@@ -125,7 +127,9 @@ impl MeterProtocol for Dsmr {
                     encryption: key.bytes(),
                     authentication: auth_key.as_ref().map(AesKey::bytes),
                 };
-                framer.feed(bytes, &keys, |frame| out.push(encrypted(meter, frame)));
+                framer.feed(bytes, &keys, |at, frame| {
+                    out.push(encrypted(meter, at, frame));
+                });
             }
         }
     }
@@ -135,7 +139,10 @@ impl MeterProtocol for Dsmr {
         match mode {
             Mode::Plain(framer) => {
                 while let Some(frame) = framer.finish() {
-                    out.push(plain(meter, frame));
+                    // Once per input: copy the last frame so the framer can be asked its offset.
+                    let frame = frame.map(<[u8]>::to_vec);
+                    let at = framer.last_offset();
+                    out.push(plain(meter, at, frame.as_deref().map_err(|e| *e)));
                 }
             }
             Mode::Encrypted {
@@ -148,7 +155,7 @@ impl MeterProtocol for Dsmr {
                     authentication: auth_key.as_ref().map(AesKey::bytes),
                 };
                 while let Some(frame) = framer.finish(&keys) {
-                    out.push(encrypted(meter, frame));
+                    out.push(encrypted(meter, framer.last_offset(), frame));
                 }
             }
         }
@@ -162,21 +169,38 @@ impl MeterProtocol for Dsmr {
     }
 }
 
-/// A plain frame (or framing error) → reading or error.
-fn plain(meter: &MeterId, frame: Result<&[u8], proto_dsmr::Error>) -> Result<Reading, FrameError> {
-    let telegram = Telegram::parse(frame.map_err(telegram_error)?).map_err(telegram_error)?;
+/// A plain frame (or framing error) starting at stream offset `at` → reading or error.
+fn plain(
+    meter: &MeterId,
+    at: u64,
+    frame: Result<&[u8], proto_dsmr::Error>,
+) -> Result<Reading, FrameError> {
+    let parsed = frame.and_then(Telegram::parse);
+    let telegram = parsed.map_err(|e| at_offset(at, telegram_error(e)))?;
     Ok(map::map(&telegram, meter, None))
 }
 
-/// A decrypted frame (or failed one) → reading or error.
-fn encrypted(meter: &MeterId, frame: Result<Frame, EncryptedError>) -> Result<Reading, FrameError> {
-    let frame = frame.map_err(encrypted_error)?;
-    let telegram = frame.telegram().map_err(telegram_error)?;
+/// A decrypted frame (or failed one) starting at stream offset `at` → reading or error.
+fn encrypted(
+    meter: &MeterId,
+    at: u64,
+    frame: Result<Frame, EncryptedError>,
+) -> Result<Reading, FrameError> {
+    let frame = frame.map_err(|e| at_offset(at, encrypted_error(e)))?;
+    let telegram = frame
+        .telegram()
+        .map_err(|e| at_offset(at, telegram_error(e)))?;
     Ok(map::map(
         &telegram,
         meter,
         Some(frame.decrypted.authenticated),
     ))
+}
+
+/// Names where in the input the frame started (bytes received since the protocol was built).
+fn at_offset(at: u64, mut e: FrameError) -> FrameError {
+    e.detail = format!("frame at byte {at}: {}", e.detail);
+    e
 }
 
 fn telegram_error(e: proto_dsmr::Error) -> FrameError {

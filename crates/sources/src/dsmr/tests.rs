@@ -234,16 +234,30 @@ fn reports_a_bad_crc_as_checksum_and_resumes_at_the_next_telegram() {
     assert_eq!(stages(&out), vec![Ok(()), Err(Stage::Checksum), Ok(())]);
     let detail = &out[1].as_ref().unwrap_err().detail;
     assert!(detail.contains("56DD"), "{detail}");
+    let at = format!("frame at byte {}:", v.wire.len());
+    assert!(detail.starts_with(&at), "{detail}");
 }
 
 #[test]
 fn reports_a_telegram_cut_by_the_end_of_input_as_framing() {
     let v = plain_vector("be-fluvius-emucs-171");
-    let out = decode(&v.config, &[&v.wire[..500]]);
-    assert_eq!(stages(&out), vec![Err(Stage::Framing)]);
+    let mut cut = v.wire.clone();
+    cut.extend_from_slice(&v.wire[..500]);
+    let out = decode(&v.config, &[&cut]);
+    assert_eq!(stages(&out), vec![Ok(()), Err(Stage::Framing)]);
+    let detail = &out[1].as_ref().unwrap_err().detail;
+    let at = format!("frame at byte {}: telegram cut short", v.wire.len());
+    assert!(detail.starts_with(&at), "{detail}");
     let v = encrypted_vector("lu-smarty");
-    let out = decode(&v.config, &[&v.wire[..300]]);
+    let mut cut = b"noise".to_vec();
+    cut.extend_from_slice(&v.wire[..300]);
+    let out = decode(&v.config, &[&cut]);
     assert_eq!(stages(&out), vec![Err(Stage::Framing)]);
+    let detail = &out[0].as_ref().unwrap_err().detail;
+    assert!(
+        detail.starts_with("frame at byte 5: input ended inside"),
+        "{detail}"
+    );
 }
 
 #[test]
