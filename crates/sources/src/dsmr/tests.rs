@@ -351,3 +351,47 @@ fn line_defaults_are_115200_8n1() {
     assert_eq!(LINE, LineDefaults::n81(115_200));
     assert_eq!(NAME, "dsmr");
 }
+
+#[test]
+fn says_to_set_key_when_the_line_carries_encrypted_frames() {
+    for v in load("encrypted") {
+        let mut stream = Vec::new();
+        for _ in 0..3 {
+            stream.extend_from_slice(&v.wire);
+        }
+        let out = decode(&Config::default(), &[&stream]);
+        let hints: Vec<&FrameError> = out
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .filter(|e| e.stage == Stage::Decryption && e.detail.contains("set `key`"))
+            .collect();
+        assert_eq!(hints.len(), 3, "{}: {out:?}", v.name);
+        assert!(out.iter().all(Result::is_err), "{}", v.name);
+        // Only noise from the ciphertext of the first frame may precede the first hint.
+        let first = out
+            .iter()
+            .position(|r| r.as_ref().is_err_and(|e| e.detail.contains("set `key`")));
+        assert!(
+            out[first.unwrap() + 1..]
+                .iter()
+                .all(|r| r.as_ref().is_err_and(|e| e.detail.contains("set `key`"))),
+            "{}: {out:?}",
+            v.name
+        );
+    }
+}
+
+#[test]
+fn says_to_remove_key_when_the_line_carries_plain_telegrams() {
+    let v = plain_vector("at-est5-sagemcom-t210dr-plain");
+    let config: Config =
+        serde_json::from_str(r#"{"key":"D491470F47126332B07D1923B3504188"}"#).unwrap();
+    let out = decode(&config, &[&v.wire, &v.wire]);
+    assert_eq!(
+        stages(&out),
+        vec![Err(Stage::Decryption), Err(Stage::Decryption)]
+    );
+    let detail = &out[0].as_ref().unwrap_err().detail;
+    assert!(detail.contains("plain (unencrypted) telegram"), "{detail}");
+    assert!(detail.starts_with("frame at byte 0:"), "{detail}");
+}
