@@ -8,6 +8,7 @@
 //! - [`reading`]: [`Reading`], [`Key`], [`Value`], [`Sample`]; the reading JSON of SPEC.md.
 //! - [`meter_id`]: [`MeterId`], a validated meter name that is safe in MQTT topics.
 //! - [`stage`]: [`Stage`] and [`FrameError`], where a frame failed to decode.
+//! - [`stats`]: live counters of sources and sinks for status and metrics.
 //! - [`bus`]: [`Bus`], the lossy fan-out of readings from sources to sinks.
 #![warn(missing_docs)]
 
@@ -17,13 +18,14 @@ pub mod meter_id;
 pub mod obis;
 pub mod reading;
 pub mod stage;
+pub mod stats;
 pub mod time;
 pub mod unit;
 
 pub use bus::{Bus, BusStats, Publisher, Subscription};
 pub use decimal::Decimal;
 pub use meter_id::MeterId;
-pub use obis::Obis;
+pub use obis::{describe as describe_obis, Obis};
 pub use reading::{Key, Reading, Sample, Value};
 pub use stage::{FrameError, Stage};
 pub use time::MeterTime;

@@ -92,10 +92,65 @@ mod tests {
 
     #[test]
     fn parses_common_notations() {
-        for s in ["1.0.1.8.0.255", "1-0:1.8.0*255", "1-0:1.8.0", "1-0:1.8.0.255"] {
+        for s in [
+            "1.0.1.8.0.255",
+            "1-0:1.8.0*255",
+            "1-0:1.8.0",
+            "1-0:1.8.0.255",
+        ] {
             assert_eq!(s.parse::<Obis>().unwrap(), Obis::ENERGY_IMPORT, "{s}");
         }
         assert!("1.0.1".parse::<Obis>().is_err());
         assert!("1.0.1.8.0.256".parse::<Obis>().is_err());
     }
+}
+
+/// A short English name for well-known OBIS codes (IEC 62056-61 / DLMS UA 1000-1 object list),
+/// used by the console table, Homie `$name` and Home Assistant entity names.
+pub fn describe(obis: Obis) -> Option<&'static str> {
+    let [a, b, c, d, e, _] = obis.0;
+    Some(match (a, c, d, e) {
+        (0, 1, 0, 0) => "Meter clock",
+        (0, 96, 1, 0) => "Meter number",
+        (0, 96, 1, 1) => "Meter serial number",
+        (0, 42, 0, 0) => "Logical device name",
+        (0, 96, 14, 0) => "Tariff indicator",
+        (0, 96, 7, 21) => "Power failures",
+        (0, 96, 7, 9) => "Long power failures",
+        (0, 96, 3, 10) => "Breaker state",
+        (0, 24, 2, 1) if b > 0 => "M-Bus channel reading",
+        (1, 1, 8, 0) => "Active energy import",
+        (1, 2, 8, 0) => "Active energy export",
+        (1, 1, 8, 1) => "Active energy import tariff 1",
+        (1, 1, 8, 2) => "Active energy import tariff 2",
+        (1, 2, 8, 1) => "Active energy export tariff 1",
+        (1, 2, 8, 2) => "Active energy export tariff 2",
+        (1, 3, 8, 0) => "Reactive energy import",
+        (1, 4, 8, 0) => "Reactive energy export",
+        (1, 1, 7, 0) => "Active power import",
+        (1, 2, 7, 0) => "Active power export",
+        (1, 3, 7, 0) => "Reactive power import",
+        (1, 4, 7, 0) => "Reactive power export",
+        (1, 16, 7, 0) => "Active power",
+        (1, 21, 7, 0) => "Active power import L1",
+        (1, 41, 7, 0) => "Active power import L2",
+        (1, 61, 7, 0) => "Active power import L3",
+        (1, 22, 7, 0) => "Active power export L1",
+        (1, 42, 7, 0) => "Active power export L2",
+        (1, 62, 7, 0) => "Active power export L3",
+        (1, 32, 7, 0) => "Voltage L1",
+        (1, 52, 7, 0) => "Voltage L2",
+        (1, 72, 7, 0) => "Voltage L3",
+        (1, 31, 7, 0) => "Current L1",
+        (1, 51, 7, 0) => "Current L2",
+        (1, 71, 7, 0) => "Current L3",
+        (1, 91, 7, 0) => "Current neutral",
+        (1, 13, 7, 0) => "Power factor",
+        (1, 33, 7, 0) => "Power factor L1",
+        (1, 53, 7, 0) => "Power factor L2",
+        (1, 73, 7, 0) => "Power factor L3",
+        (1, 14, 7, 0) => "Frequency",
+        (1, 0, 2, 0) => "Firmware version",
+        _ => return None,
+    })
 }
