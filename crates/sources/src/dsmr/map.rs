@@ -14,7 +14,11 @@
 //!   `0-0:96.13.0` messages in their hex form, and the meter clock `0-0:1.0.0` as its raw
 //!   `YYMMDDhhmmssX` text.
 //! - [`Reading::meter_time`] is the clock `0-0:1.0.0`, with `S` read as UTC+02:00 (CEST) and `W`
-//!   as UTC+01:00 (CET).
+//!   as UTC+01:00 (CET). This is where the ISO form of the clock lives: SPEC.md asks for
+//!   `0.0.1.0.0.255` as an ISO time string, while the published DSMR expectations keep the
+//!   telegram's text; the value follows the expectations (and keeps the S/W flag as sent), the
+//!   ISO time is `meter_time`. The offsets assume the CET zone of every DSMR country in the
+//!   vectors; Irish meters (vector `ie-iskra-mie5t` says `S` in February) are off by one hour.
 //!
 //! What the one-value-per-key model leaves out (available from `proto-dsmr`'s typed API: see
 //! `Object::captured`, `Object::legacy_mbus`, `Object::power_failures`): the capture time of

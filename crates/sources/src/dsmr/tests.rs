@@ -234,16 +234,30 @@ fn reports_a_bad_crc_as_checksum_and_resumes_at_the_next_telegram() {
     assert_eq!(stages(&out), vec![Ok(()), Err(Stage::Checksum), Ok(())]);
     let detail = &out[1].as_ref().unwrap_err().detail;
     assert!(detail.contains("56DD"), "{detail}");
+    let at = format!("frame at byte {}:", v.wire.len());
+    assert!(detail.starts_with(&at), "{detail}");
 }
 
 #[test]
 fn reports_a_telegram_cut_by_the_end_of_input_as_framing() {
     let v = plain_vector("be-fluvius-emucs-171");
-    let out = decode(&v.config, &[&v.wire[..500]]);
-    assert_eq!(stages(&out), vec![Err(Stage::Framing)]);
+    let mut cut = v.wire.clone();
+    cut.extend_from_slice(&v.wire[..500]);
+    let out = decode(&v.config, &[&cut]);
+    assert_eq!(stages(&out), vec![Ok(()), Err(Stage::Framing)]);
+    let detail = &out[1].as_ref().unwrap_err().detail;
+    let at = format!("frame at byte {}: telegram cut short", v.wire.len());
+    assert!(detail.starts_with(&at), "{detail}");
     let v = encrypted_vector("lu-smarty");
-    let out = decode(&v.config, &[&v.wire[..300]]);
+    let mut cut = b"noise".to_vec();
+    cut.extend_from_slice(&v.wire[..300]);
+    let out = decode(&v.config, &[&cut]);
     assert_eq!(stages(&out), vec![Err(Stage::Framing)]);
+    let detail = &out[0].as_ref().unwrap_err().detail;
+    assert!(
+        detail.starts_with("frame at byte 5: input ended inside"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -336,4 +350,48 @@ fn config_takes_key_and_auth_key_and_rejects_unknown_keys() {
 fn line_defaults_are_115200_8n1() {
     assert_eq!(LINE, LineDefaults::n81(115_200));
     assert_eq!(NAME, "dsmr");
+}
+
+#[test]
+fn says_to_set_key_when_the_line_carries_encrypted_frames() {
+    for v in load("encrypted") {
+        let mut stream = Vec::new();
+        for _ in 0..3 {
+            stream.extend_from_slice(&v.wire);
+        }
+        let out = decode(&Config::default(), &[&stream]);
+        let hints: Vec<&FrameError> = out
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .filter(|e| e.stage == Stage::Decryption && e.detail.contains("set `key`"))
+            .collect();
+        assert_eq!(hints.len(), 3, "{}: {out:?}", v.name);
+        assert!(out.iter().all(Result::is_err), "{}", v.name);
+        // Only noise from the ciphertext of the first frame may precede the first hint.
+        let first = out
+            .iter()
+            .position(|r| r.as_ref().is_err_and(|e| e.detail.contains("set `key`")));
+        assert!(
+            out[first.unwrap() + 1..]
+                .iter()
+                .all(|r| r.as_ref().is_err_and(|e| e.detail.contains("set `key`"))),
+            "{}: {out:?}",
+            v.name
+        );
+    }
+}
+
+#[test]
+fn says_to_remove_key_when_the_line_carries_plain_telegrams() {
+    let v = plain_vector("at-est5-sagemcom-t210dr-plain");
+    let config: Config =
+        serde_json::from_str(r#"{"key":"D491470F47126332B07D1923B3504188"}"#).unwrap();
+    let out = decode(&config, &[&v.wire, &v.wire]);
+    assert_eq!(
+        stages(&out),
+        vec![Err(Stage::Decryption), Err(Stage::Decryption)]
+    );
+    let detail = &out[0].as_ref().unwrap_err().detail;
+    assert!(detail.contains("plain (unencrypted) telegram"), "{detail}");
+    assert!(detail.starts_with("frame at byte 0:"), "{detail}");
 }
