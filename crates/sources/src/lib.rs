@@ -19,8 +19,8 @@
 //! 3. One variant in [`ProtocolConfig`] and one arm in each of its matches.
 
 pub mod dsmr;
-pub mod kamstrup;
 pub mod hdlc_dlms;
+pub mod kamstrup;
 pub mod key;
 pub mod mbus_dlms;
 pub mod protocol;
