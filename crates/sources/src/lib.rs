@@ -2,10 +2,10 @@
 //! readings.
 //!
 //! # Layout
-//! - [`protocol`]: the [`MeterProtocol`](protocol::MeterProtocol) seam every adapter
+//! - [`protocol`]: the [`protocol::MeterProtocol`] seam every adapter
 //!   implements.
 //! - [`transport`]: `serial`, `tcp` and `file` replay, all driving the same pump loop.
-//! - [`key`]: [`AesKey`](key::AesKey), keys from config with redacted `Debug`.
+//! - [`key`]: [`key::AesKey`], keys from config with redacted `Debug`.
 //! - [`serial_settings`]: line settings and per-protocol defaults.
 //! - One folder per protocol adapter, listed in [`ProtocolConfig`].
 //!
