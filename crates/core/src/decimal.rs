@@ -323,7 +323,10 @@ mod tests {
     #[test]
     fn rounds_half_away_from_zero() {
         assert_eq!(Decimal::new(12345, -3).round_dp(2), Decimal::new(1235, -2));
-        assert_eq!(Decimal::new(-12345, -3).round_dp(2), Decimal::new(-1235, -2));
+        assert_eq!(
+            Decimal::new(-12345, -3).round_dp(2),
+            Decimal::new(-1235, -2)
+        );
         assert_eq!(Decimal::new(12, 0).round_dp(2), Decimal::new(12, 0));
     }
 

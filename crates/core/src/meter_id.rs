@@ -26,7 +26,9 @@ impl MeterId {
             ));
         }
         if name.starts_with(['-', '_']) {
-            return Err(format!("meter id {name:?} must start with a letter or digit"));
+            return Err(format!(
+                "meter id {name:?} must start with a letter or digit"
+            ));
         }
         Ok(MeterId(name.into()))
     }

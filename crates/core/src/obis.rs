@@ -92,7 +92,12 @@ mod tests {
 
     #[test]
     fn parses_common_notations() {
-        for s in ["1.0.1.8.0.255", "1-0:1.8.0*255", "1-0:1.8.0", "1-0:1.8.0.255"] {
+        for s in [
+            "1.0.1.8.0.255",
+            "1-0:1.8.0*255",
+            "1-0:1.8.0",
+            "1-0:1.8.0.255",
+        ] {
             assert_eq!(s.parse::<Obis>().unwrap(), Obis::ENERGY_IMPORT, "{s}");
         }
         assert!("1.0.1".parse::<Obis>().is_err());

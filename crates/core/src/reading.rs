@@ -244,7 +244,8 @@ mod tests {
         ));
         r.samples
             .push(Sample::text(Key::Obis(Obis::METER_NUMBER), "181220000009"));
-        r.samples.push(Sample::number(Key::Kmp(60), Decimal::new(1, 0), None));
+        r.samples
+            .push(Sample::number(Key::Kmp(60), Decimal::new(1, 0), None));
         let json = r.to_json();
         assert_eq!(
             json,

@@ -25,7 +25,12 @@ pub const EXIT_CONFIG: u8 = 78;
 #[command(name = "smart-meter", version, about)]
 pub struct Cli {
     /// Folder holding settings.toml and, optionally, .secrets.toml.
-    #[arg(long, global = true, env = "SMART_METER_CONFIG", default_value = "config")]
+    #[arg(
+        long,
+        global = true,
+        env = "SMART_METER_CONFIG",
+        default_value = "config"
+    )]
     pub config: PathBuf,
     /// The profile (a table of settings.toml).
     #[arg(long, global = true, env = "SMART_METER_ENV", default_value = "demo")]
@@ -118,7 +123,15 @@ fn dispatch(cli: Cli) -> u8 {
             auth_key,
             source,
             input,
-        } => decode_command(&cli.config, &cli.env, protocol, key, auth_key, source, &input),
+        } => decode_command(
+            &cli.config,
+            &cli.env,
+            protocol,
+            key,
+            auth_key,
+            source,
+            &input,
+        ),
     }
 }
 
@@ -145,7 +158,11 @@ fn run_gateway(dir: &std::path::Path, env: &str) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    let result = rt.block_on(crate::run::run(settings, shutdown_signal(), crate::run::Plain));
+    let result = rt.block_on(crate::run::run(
+        settings,
+        shutdown_signal(),
+        crate::systemd::Systemd::from_env(),
+    ));
     match result {
         Ok(()) => {
             tracing::info!("Stopped.");
@@ -241,7 +258,11 @@ fn decode_command(
                 }
                 Err(problems) => {
                     for (k, m) in problems {
-                        let k = if k == "protocol" { "protocol".to_string() } else { k.replace('_', "-") };
+                        let k = if k == "protocol" {
+                            "protocol".to_string()
+                        } else {
+                            k.replace('_', "-")
+                        };
                         eprintln!("error: --{k}: {m}");
                     }
                     return EXIT_USAGE;

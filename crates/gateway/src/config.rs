@@ -65,6 +65,9 @@ impl ConfigError {
 pub struct StatusConfig {
     /// Address to listen on, e.g. `127.0.0.1:9100`.
     pub listen: String,
+    /// A running source without a reading for this long makes `/health` unhealthy.
+    #[serde(default, with = "humantime_serde")]
+    pub stale_after: Option<Duration>,
 }
 
 /// `[<profile>.bus]`.
@@ -141,9 +144,8 @@ pub fn profiles(dir: &Path) -> Result<Vec<String>, ConfigError> {
 }
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new("", format!("cannot read {}: {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))?;
     text.parse::<toml::Table>().map_err(|e| {
         let msg = e.to_string();
         let msg = msg.trim_end().replace('\n', " ");
@@ -208,9 +210,8 @@ pub fn load(dir: &Path, profile: &str) -> Result<Settings, Vec<ConfigError>> {
                 let path = err.path.join(".");
                 let path = strip_profile(&path, profile);
                 errors.push(ConfigError {
-                    origin: origin_of(&figment, &path).or_else(|| {
-                        err.metadata.as_ref().map(|m| describe_metadata(m))
-                    }),
+                    origin: origin_of(&figment, &path)
+                        .or_else(|| err.metadata.as_ref().map(describe_metadata)),
                     message: kind_message(&err.kind),
                     path,
                 });
@@ -263,13 +264,21 @@ pub fn load(dir: &Path, profile: &str) -> Result<Settings, Vec<ConfigError>> {
         Some(v) => match serde_path_to_error::deserialize::<_, BusConfig>(v) {
             Ok(b) => {
                 if b.capacity == 0 {
-                    errors.push(located(&figment, "bus.capacity".into(), "must be at least 1".into()));
+                    errors.push(located(
+                        &figment,
+                        "bus.capacity".into(),
+                        "must be at least 1".into(),
+                    ));
                 }
                 b
             }
             Err(e) => {
                 let p = e.path().to_string();
-                errors.push(located(&figment, join("bus", &clean_path(&p)), e.into_inner().to_string()));
+                errors.push(located(
+                    &figment,
+                    join("bus", &clean_path(&p)),
+                    e.into_inner().to_string(),
+                ));
                 BusConfig::default()
             }
         },
@@ -296,14 +305,21 @@ pub fn load(dir: &Path, profile: &str) -> Result<Settings, Vec<ConfigError>> {
                     errors.push(located(
                         &figment,
                         "status.listen".into(),
-                        format!("expected ip:port such as \"127.0.0.1:9100\", got {:?}", s.listen),
+                        format!(
+                            "expected ip:port such as \"127.0.0.1:9100\", got {:?}",
+                            s.listen
+                        ),
                     ));
                 }
                 Some(s)
             }
             Err(e) => {
                 let p = e.path().to_string();
-                errors.push(located(&figment, join("status", &clean_path(&p)), e.into_inner().to_string()));
+                errors.push(located(
+                    &figment,
+                    join("status", &clean_path(&p)),
+                    e.into_inner().to_string(),
+                ));
                 None
             }
         },
@@ -313,7 +329,11 @@ pub fn load(dir: &Path, profile: &str) -> Result<Settings, Vec<ConfigError>> {
         Some(v) => match v.as_str() {
             Some(s) => Some(s.to_string()),
             None => {
-                errors.push(located(&figment, "log".into(), "expected a filter such as \"info\"".into()));
+                errors.push(located(
+                    &figment,
+                    "log".into(),
+                    "expected a filter such as \"info\"".into(),
+                ));
                 None
             }
         },
@@ -431,8 +451,25 @@ struct EnvOverlay {
 }
 
 const TEXT_KEYS: &[&str] = &[
-    "key", "auth_key", "password", "token", "username", "user", "client_id", "topic", "meter",
-    "url", "org", "bucket", "db", "port", "path", "base_topic", "tcp", "file", "listen",
+    "key",
+    "auth_key",
+    "password",
+    "token",
+    "username",
+    "user",
+    "client_id",
+    "topic",
+    "meter",
+    "url",
+    "org",
+    "bucket",
+    "db",
+    "port",
+    "path",
+    "base_topic",
+    "tcp",
+    "file",
+    "listen",
 ];
 
 fn env_value(key: &str, raw: &str) -> Value {

@@ -17,6 +17,14 @@ use crate::config::Settings;
 pub trait Lifecycle: Send + 'static {
     /// Sources and sinks are running.
     fn ready(&self, _registry: &Arc<Registry>) {}
+    /// How often [`ping`](Self::ping) must be called, if at all.
+    fn watchdog_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// The main loop is alive.
+    fn ping(&self) {}
+    /// Shutdown has begun.
+    fn stopping(&self) {}
 }
 
 /// No service manager.
@@ -34,6 +42,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     lifecycle: impl Lifecycle,
 ) -> anyhow::Result<()> {
+    let status_listener = match &settings.status {
+        Some(st) => Some(
+            tokio::net::TcpListener::bind(&st.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("status.listen {}: {e}", st.listen))?,
+        ),
+        None => None,
+    };
     let bus = Bus::new(settings.bus.capacity);
     let stop_sources = CancellationToken::new();
     let mut registry = Registry {
@@ -46,7 +62,9 @@ pub async fn run(
     for (name, sink) in settings.sinks {
         let sub = bus.subscribe(&name);
         let stats = Arc::new(SinkStats::new(sub.dropped_counter()));
-        registry.sinks.push((name.clone(), sink.kind(), stats.clone()));
+        registry
+            .sinks
+            .push((name.clone(), sink.kind(), stats.clone()));
         info!(sink = %name, kind = sink.kind(), "Starting sink.");
         let n = name.clone();
         sinks.spawn(async move { (n.clone(), sink.run(n, sub, stats).await) });
@@ -67,17 +85,31 @@ pub async fn run(
     // From here on only the sources hold publishers: when they end, the sinks see the end.
     drop(bus);
     let registry = Arc::new(registry);
+    let _status = status_listener.map(|l| {
+        let stale = settings
+            .status
+            .as_ref()
+            .and_then(|s| s.stale_after)
+            .unwrap_or(crate::status::DEFAULT_STALE_AFTER);
+        info!(listen = %settings.status.as_ref().map(|s| s.listen.as_str()).unwrap_or(""), "Status endpoint up.");
+        AbortOnDrop(tokio::spawn(crate::status::serve(l, registry.clone(), stale)))
+    });
     lifecycle.ready(&registry);
 
     tokio::pin!(shutdown);
     let mut shutdown_requested = false;
+    let watchdog = lifecycle.watchdog_interval();
+    let mut ticker =
+        tokio::time::interval(watchdog.unwrap_or(std::time::Duration::from_secs(3600)));
     loop {
         tokio::select! {
             _ = &mut shutdown, if !shutdown_requested => {
                 info!("Shutting down: stopping sources, draining sinks.");
                 shutdown_requested = true;
+                lifecycle.stopping();
                 stop_sources.cancel();
             }
+            _ = ticker.tick(), if watchdog.is_some() => lifecycle.ping(),
             done = sources.join_next() => match done {
                 Some(Err(e)) if e.is_panic() => error!(error = %e, "A source task panicked."),
                 Some(_) => {}
@@ -105,11 +137,31 @@ pub async fn run(
             }
         }
     };
-    if tokio::time::timeout(settings.shutdown_grace, drain).await.is_err() {
+    let drain = async {
+        tokio::pin!(drain);
+        loop {
+            tokio::select! {
+                _ = &mut drain => break,
+                _ = ticker.tick(), if watchdog.is_some() => lifecycle.ping(),
+            }
+        }
+    };
+    if tokio::time::timeout(settings.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
         warn!(grace = ?settings.shutdown_grace, "Sinks still busy after the grace period; exiting.");
     }
     match failed {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -18,10 +18,35 @@ use smart_meter_core::stats::SinkStats;
 use smart_meter_core::Subscription;
 
 pub mod console;
+pub mod influxdb;
 pub mod jsonl;
 pub mod mqtt;
+/// One supervised MQTT connection for the MQTT-based sinks and the raw-frame source. In short:
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), String> {
+/// use smart_meter_sinks::mqtt_conn::{self, Event, Message, Options, QoS};
+/// let mut opts = Options::new("homie", "mqtt://127.0.0.1:1883".parse()?, "smart-meter-homie");
+/// opts.last_will = Some(Message::new("homie/evn/$state", "lost", QoS::AtLeastOnce, true));
+/// let (conn, mut events) = mqtt_conn::spawn(opts)?;
+/// while let Some(ev) = events.recv().await {
+///     match ev {
+///         Event::Connected { .. } => {
+///             conn.publish(Message::new("homie/evn/$state", "ready", QoS::AtLeastOnce, true));
+///         }
+///         Event::Delivered(_id) => { /* the broker has it */ }
+///         _ => {}
+///     }
+/// #   break;
+/// }
+/// let undelivered = conn.close(std::time::Duration::from_secs(5)).await;
+/// # let _ = undelivered; Ok(()) }
+/// ```
 pub mod mqtt_conn;
 pub mod queue;
+pub mod solarview;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 /// The `type` of a sink table and its settings. The only list of sink kinds.
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +56,13 @@ pub enum SinkConfig {
     Console(console::Config),
     /// The reading JSON, one object per line, to a file or stdout.
     Jsonl(jsonl::Config),
+    /// Line protocol to InfluxDB 1.x or 2.x.
+    Influxdb(Box<influxdb::Config>),
+    /// The Solarview export file of kaifareader (classic or full format).
+    Solarview(solarview::Config),
+    /// Every reading and per-interval aggregates in SQLite, MariaDB/MySQL or PostgreSQL.
+    #[cfg(feature = "sql")]
+    Sql(sql::Config),
     /// An MQTT broker: reading JSON, one topic per value, or a predecessor's layout.
     Mqtt(Box<mqtt::Config>),
 }
@@ -41,6 +73,10 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(_) => "console",
             SinkConfig::Jsonl(_) => "jsonl",
+            SinkConfig::Influxdb(_) => "influxdb",
+            SinkConfig::Solarview(_) => "solarview",
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(_) => "sql",
             SinkConfig::Mqtt(_) => "mqtt",
         }
     }
@@ -50,6 +86,10 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(c) => c.validate(),
             SinkConfig::Jsonl(c) => c.validate(),
+            SinkConfig::Influxdb(c) => c.validate(),
+            SinkConfig::Solarview(c) => c.validate(),
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(c) => c.validate(),
             SinkConfig::Mqtt(c) => c.validate(),
         }
     }
@@ -69,6 +109,10 @@ impl SinkConfig {
         match self {
             SinkConfig::Console(c) => console::run(c, sub, stats).await,
             SinkConfig::Jsonl(c) => jsonl::run(c, sub, stats).await,
+            SinkConfig::Influxdb(c) => influxdb::run(*c, sub, stats).await,
+            SinkConfig::Solarview(c) => solarview::run(c, sub, stats).await,
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(c) => sql::run(c, sub, stats).await,
             SinkConfig::Mqtt(c) => mqtt::run(*c, sub, stats).await,
         }
     }

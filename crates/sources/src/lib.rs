@@ -18,6 +18,8 @@
 //!    [`Reading`](smart_meter_core::Reading).
 //! 3. One variant in [`ProtocolConfig`] and one arm in each of its matches.
 
+pub mod dsmr;
+pub mod kamstrup;
 pub mod key;
 pub mod protocol;
 pub mod serial_settings;
@@ -41,10 +43,15 @@ use transport::Sink;
 
 /// The protocol of a source and its protocol-specific settings. The only list of protocols.
 #[derive(Debug, Clone)]
-pub enum ProtocolConfig {}
+pub enum ProtocolConfig {
+    /// DSMR P1 telegrams, plain or encrypted (Energienetze Steiermark, Luxembourg).
+    Dsmr(dsmr::Config),
+    /// Kamstrup KMP polling over an optical head.
+    Kamstrup(kamstrup::Config),
+}
 
 /// The protocol names accepted in `protocol = "…"`.
-pub const PROTOCOLS: &[&str] = &[];
+pub const PROTOCOLS: &[&str] = &[dsmr::NAME, kamstrup::NAME];
 
 impl ProtocolConfig {
     /// Parses the protocol-specific keys (`rest`: the source table without the transport and
@@ -56,39 +63,52 @@ impl ProtocolConfig {
         protocol: &str,
         rest: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Self, Vec<(String, String)>> {
-        let _ = rest;
-        Err(vec![(
-            "protocol".into(),
-            format!(
-                "unknown protocol {protocol:?}; expected one of: {}",
-                PROTOCOLS.join(", ")
-            ),
-        )])
+        match protocol {
+            dsmr::NAME => parse_protocol(rest).map(ProtocolConfig::Dsmr),
+            kamstrup::NAME => parse_protocol(rest).map(ProtocolConfig::Kamstrup),
+            other => Err(vec![(
+                "protocol".into(),
+                format!(
+                    "unknown protocol {other:?}; expected one of: {}",
+                    PROTOCOLS.join(", ")
+                ),
+            )]),
+        }
     }
 
     /// The protocol name.
     pub fn name(&self) -> &'static str {
-        match *self {}
+        match self {
+            ProtocolConfig::Dsmr(_) => dsmr::NAME,
+            ProtocolConfig::Kamstrup(_) => kamstrup::NAME,
+        }
     }
 
     /// Serial defaults of the protocol.
     pub fn line(&self) -> LineDefaults {
-        match *self {}
+        match self {
+            ProtocolConfig::Dsmr(_) => dsmr::LINE,
+            ProtocolConfig::Kamstrup(_) => kamstrup::LINE,
+        }
     }
 
     /// Semantic problems as (key, message).
     pub fn validate(&self) -> Vec<(String, String)> {
-        match *self {}
+        match self {
+            ProtocolConfig::Dsmr(c) => c.validate(),
+            ProtocolConfig::Kamstrup(c) => c.validate(),
+        }
     }
 
     /// A fresh protocol instance for `meter`.
     pub fn build(&self, meter: MeterId) -> Box<dyn MeterProtocol> {
-        let _ = meter;
-        match *self {}
+        match self {
+            ProtocolConfig::Dsmr(c) => c.build(meter),
+            ProtocolConfig::Kamstrup(c) => c.build(meter),
+        }
     }
 }
 
-#[allow(dead_code)]
 fn parse_protocol<T: serde::de::DeserializeOwned>(
     rest: serde_json::Map<String, serde_json::Value>,
 ) -> Result<T, Vec<(String, String)>> {
@@ -176,7 +196,11 @@ impl SourceConfig {
     ///
     /// # Errors
     /// Every problem found, as (key relative to the source table, message).
-    pub fn from_raw(name: &str, raw: RawSource, base: &Path) -> Result<Self, Vec<(String, String)>> {
+    pub fn from_raw(
+        name: &str,
+        raw: RawSource,
+        base: &Path,
+    ) -> Result<Self, Vec<(String, String)>> {
         let mut errors = Vec::new();
         let meter = match MeterId::new(raw.meter.as_deref().unwrap_or(name)) {
             Ok(m) => Some(m),
@@ -265,24 +289,33 @@ impl SourceConfig {
             }
         };
         match (meter, transport, protocol) {
-            (Some(meter), Some(transport), Some(protocol)) if errors.is_empty() => Ok(SourceConfig {
-                name: name.to_string(),
-                meter,
-                transport,
-                protocol,
-            }),
+            (Some(meter), Some(transport), Some(protocol)) if errors.is_empty() => {
+                Ok(SourceConfig {
+                    name: name.to_string(),
+                    meter,
+                    transport,
+                    protocol,
+                })
+            }
             _ => Err(errors),
         }
     }
 
     /// Runs the source until its input ends (file replay) or `cancel` fires.
-    pub async fn run(self, publisher: Publisher, stats: Arc<SourceStats>, cancel: CancellationToken) {
+    pub async fn run(
+        self,
+        publisher: Publisher,
+        stats: Arc<SourceStats>,
+        cancel: CancellationToken,
+    ) {
         let mut proto = self.protocol.build(self.meter.clone());
         let line = self.protocol.line();
         let mut sink = Sink::new(self.name.clone(), publisher, stats);
         match &self.transport {
             Transport::File(f) => {
-                if let Err(e) = transport::file::run(f, line, proto.as_mut(), &mut sink, &cancel).await {
+                if let Err(e) =
+                    transport::file::run(f, line, proto.as_mut(), &mut sink, &cancel).await
+                {
                     error!(source = %self.name, error = %e, "Replay failed.");
                     sink.stats.set_last_error(Some(e));
                 }

@@ -53,13 +53,21 @@ pub fn format(reading: &Reading, only: &[String]) -> String {
             _ => "",
         };
         let unit = s.unit.as_ref().and_then(|u| u.symbol()).unwrap_or("");
-        let _ = writeln!(out, "   {key:<16} {name:<30} {:>16} {unit}", s.value.to_string());
+        let _ = writeln!(
+            out,
+            "   {key:<16} {name:<30} {:>16} {unit}",
+            s.value.to_string()
+        );
     }
     out
 }
 
 /// Prints every reading until the bus closes.
-pub async fn run(config: Config, mut sub: Subscription, stats: Arc<SinkStats>) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    mut sub: Subscription,
+    stats: Arc<SinkStats>,
+) -> anyhow::Result<()> {
     let mut stdout = tokio::io::stdout();
     stats.connected.store(true, Ordering::Relaxed);
     while let Some(r) = sub.next().await {
@@ -84,7 +92,8 @@ mod tests {
             Decimal::new(2337, -1),
             Some(Unit::V),
         ));
-        r.samples.push(Sample::number(Key::Kmp(60), Decimal::new(5, 0), None));
+        r.samples
+            .push(Sample::number(Key::Kmp(60), Decimal::new(5, 0), None));
         let text = format(&r, &[]);
         let line = text.lines().nth(1).unwrap();
         assert!(line.contains("1.0.32.7.0.255"), "{line}");

@@ -44,7 +44,10 @@ pub async fn run(config: Config, sub: Subscription, stats: Arc<SinkStats>) -> an
     }
     if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir).await.map_err(|e| {
-            anyhow::anyhow!("cannot create folder {} for jsonl output: {e}", dir.display())
+            anyhow::anyhow!(
+                "cannot create folder {} for jsonl output: {e}",
+                dir.display()
+            )
         })?;
     }
     let file = tokio::fs::OpenOptions::new()
@@ -52,7 +55,12 @@ pub async fn run(config: Config, sub: Subscription, stats: Arc<SinkStats>) -> an
         .append(true)
         .open(&config.path)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open {} for jsonl output: {e}", config.path.display()))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open {} for jsonl output: {e}",
+                config.path.display()
+            )
+        })?;
     write_all(BufWriter::with_capacity(64 * 1024, file), sub, stats).await
 }
 
@@ -69,16 +77,11 @@ async fn write_all<W: AsyncWrite + Unpin>(
         out.write_all(line.as_bytes()).await?;
         pending += 1;
         // Drain whatever is already buffered before paying for a flush.
-        loop {
-            match sub.try_next() {
-                Ok(Some(r)) => {
-                    let mut line = r.to_json();
-                    line.push('\n');
-                    out.write_all(line.as_bytes()).await?;
-                    pending += 1;
-                }
-                Ok(None) | Err(()) => break,
-            }
+        while let Ok(Some(r)) = sub.try_next() {
+            let mut line = r.to_json();
+            line.push('\n');
+            out.write_all(line.as_bytes()).await?;
+            pending += 1;
         }
         out.flush().await?;
         stats.delivered.fetch_add(pending, Ordering::Relaxed);

@@ -131,7 +131,10 @@ mod tests {
 
     #[test]
     fn hex_text_is_decoded_and_binary_kept() {
-        assert_eq!(capture_bytes(b"68 FA\nfa68\r\n").unwrap(), vec![0x68, 0xFA, 0xFA, 0x68]);
+        assert_eq!(
+            capture_bytes(b"68 FA\nfa68\r\n").unwrap(),
+            vec![0x68, 0xFA, 0xFA, 0x68]
+        );
         assert_eq!(capture_bytes(b"/KFM5\r\n").unwrap(), b"/KFM5\r\n".to_vec());
         assert!(capture_bytes(b"ABC").is_err());
         assert_eq!(capture_bytes(&[0x68, 0x01]).unwrap(), vec![0x68, 0x01]);

@@ -41,19 +41,28 @@ impl SerialConfig {
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut e = Vec::new();
         if self.port.trim().is_empty() {
-            e.push(("serial.port".into(), "must name a device, e.g. /dev/ttyUSB0".into()));
+            e.push((
+                "serial.port".into(),
+                "must name a device, e.g. /dev/ttyUSB0".into(),
+            ));
         }
         if self.baud == Some(0) {
             e.push(("serial.baud".into(), "must be positive".into()));
         }
         if let Some(d) = self.data_bits {
             if !(5..=8).contains(&d) {
-                e.push(("serial.data_bits".into(), format!("must be 5 to 8, got {d}")));
+                e.push((
+                    "serial.data_bits".into(),
+                    format!("must be 5 to 8, got {d}"),
+                ));
             }
         }
         if let Some(s) = self.stop_bits {
             if !(1..=2).contains(&s) {
-                e.push(("serial.stop_bits".into(), format!("must be 1 or 2, got {s}")));
+                e.push((
+                    "serial.stop_bits".into(),
+                    format!("must be 1 or 2, got {s}"),
+                ));
             }
         }
         e

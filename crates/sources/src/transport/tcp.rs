@@ -21,7 +21,9 @@ pub async fn run(
         || async {
             let s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
                 .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+                })??;
             s.set_nodelay(true)?;
             Ok(s)
         },

@@ -1,0 +1,53 @@
+//! Arbitrary bytes as a plaintext APDU: data-notification, A-XDR body, entries under every
+//! layout, block-transfer reassembly. Must never panic; parsed values must stay consistent.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use proto_dlms::{cosem, gbt, Data, Layout};
+
+fn walk(d: &Data) {
+    if let Some(items) = d.elements() {
+        items.iter().for_each(walk);
+    }
+    let _ = d.type_name();
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(n) = proto_dlms::parse_notification(data) {
+        assert!(proto_dlms::looks_like_plaintext(data));
+        walk(&n.body);
+        if let Some(dt) = n.date_time {
+            let _ = dt.offset_minutes_east();
+            assert_eq!(proto_dlms::DateTime::from_bytes(&dt.to_bytes()), dt);
+        }
+        let auto = cosem::entries(&n.body, None).expect("automatic recognition never fails");
+        for e in &auto {
+            let _ = e.leaf();
+            if let Some(num) = e.number() {
+                let _ = num.to_string();
+            }
+            let _ = e.obis_string();
+        }
+        for layout in Layout::ALL {
+            if let Ok(entries) = cosem::entries(&n.body, Some(layout)) {
+                assert_eq!(Layout::detect(&n.body).is_some(), true);
+                entries.iter().for_each(|e| drop(e.leaf()));
+            }
+        }
+        let _ = cosem::capture_objects(&n.body);
+    }
+    // The same bytes as an A-XDR value and as a stream of block-transfer APDUs.
+    if let Ok((d, used)) = proto_dlms::axdr::parse(data) {
+        assert!(used <= data.len());
+        walk(&d);
+    }
+    let mut r = gbt::Reassembler::with_limit(4096);
+    let mut rest = data;
+    while let Ok(len) = gbt::check_block(rest) {
+        assert!(len <= rest.len());
+        if let Ok(Some(apdu)) = r.push(&rest[..len]) {
+            let _ = proto_dlms::parse_notification(&apdu);
+        }
+        rest = &rest[len..];
+    }
+});

@@ -1,0 +1,3 @@
+//! End-to-end and operations tests: one test binary, a module per topic.
+
+mod ops;
