@@ -21,6 +21,7 @@
 pub mod dsmr;
 pub mod kamstrup;
 pub mod key;
+pub mod mqtt_ingest;
 pub mod protocol;
 pub mod serial_settings;
 pub mod transport;

@@ -271,7 +271,8 @@ pub fn validate_keys(
             if u.tls && !cfg!(feature = "mqtt-tls") {
                 errors.push((
                     "url".to_string(),
-                    "mqtts:// needs a build with the `mqtt-tls` feature (on by default)".to_string(),
+                    "mqtts:// needs a build with the `mqtt-tls` feature (on by default)"
+                        .to_string(),
                 ));
             }
             if !u.tls && ca_file.is_some() {
