@@ -19,8 +19,10 @@
 //! 3. One variant in [`ProtocolConfig`] and one arm in each of its matches.
 
 pub mod dsmr;
+pub mod hdlc_dlms;
 pub mod kamstrup;
 pub mod key;
+pub mod mbus_dlms;
 pub mod mqtt_ingest;
 pub mod protocol;
 pub mod serial_settings;
