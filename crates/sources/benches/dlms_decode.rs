@@ -44,6 +44,7 @@ fn decode(c: &mut Criterion) {
     let config = mbus_dlms::Config {
         key: key(&meta, "key_hex"),
         auth_key: None,
+        ..Default::default()
     };
     let mut p = config.build(MeterId::new("evn").unwrap());
     let mut out = Vec::with_capacity(4);
@@ -61,6 +62,7 @@ fn decode(c: &mut Criterion) {
             key: key(&meta, "key_hex"),
             auth_key: key(&meta, "auth_key_hex"),
             layout: None,
+            ..Default::default()
         };
         let mut p = config.build(MeterId::new("ir").unwrap());
         group.bench_function(format!("hdlc-dlms/{name}"), |b| {
@@ -125,6 +127,7 @@ fn evn_rate() {
     let config = mbus_dlms::Config {
         key: key(&meta, "key_hex"),
         auth_key: None,
+        ..Default::default()
     };
     let mut p = config.build(MeterId::new("evn").unwrap());
     let mut out = Vec::with_capacity(4);

@@ -384,3 +384,82 @@ async fn plain_telegrams_of_two_meters_arrive_as_text_on_their_own_topics() {
     }
     gw.stop().await;
 }
+
+fn mbus_vector(name: &str) -> (String, serde_json::Value) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto/mbus/vectors");
+    let hex = std::fs::read_to_string(dir.join(format!("{name}.hex"))).unwrap();
+    let meta = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+    (hex, serde_json::from_str(&meta).unwrap())
+}
+
+/// Every OBIS value of the vector's `expected` map, compared numerically with the reading.
+fn assert_mbus_values(meta: &serde_json::Value, r: &Reading) {
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    let expected = meta["expected"].as_object().unwrap();
+    assert!(expected.len() >= 10);
+    for (key, want) in expected {
+        let got = &json["values"][key];
+        assert_eq!(got["unit"], want["unit"], "{key}");
+        assert_eq!(got["value"].as_f64(), want["value"].as_f64(), "{key}");
+    }
+}
+
+fn two_evn_meters() -> Box<dyn MeterProtocol> {
+    let (_, kaifa) = mbus_vector("evn-netznoe-doc-kaifa-ma309");
+    let (_, t210) = mbus_vector("evn-netznoe-sagemcom-t210d-1");
+    let title = |m: &serde_json::Value| m["system_title_hex"].as_str().unwrap().to_string();
+    let key = |m: &serde_json::Value| m["key_hex"].as_str().unwrap().to_string();
+    let config: smart_meter_sources::mbus_dlms::Config =
+        serde_json::from_value(serde_json::json!({
+            "keys": { title(&kaifa): key(&kaifa), title(&t210): key(&t210) },
+            "meters": { title(&kaifa): "house", title(&t210): "garage" },
+        }))
+        .unwrap();
+    assert!(config.validate().is_empty());
+    config.build(MeterId::new("esp").unwrap())
+}
+
+#[tokio::test]
+async fn one_gateway_serves_two_encrypted_meters_with_keys_chosen_by_system_title() {
+    let broker = Mosquitto::new();
+    let url = broker.url();
+    let mut gw = start(
+        config(&broker, "boxes/+/raw", "ingest-evn"),
+        "esp",
+        two_evn_meters,
+    );
+    gw.running().await;
+    let (kaifa_hex, kaifa) = mbus_vector("evn-netznoe-doc-kaifa-ma309");
+    let (t210_hex, t210) = mbus_vector("evn-netznoe-sagemcom-t210d-1");
+    // Each box sends its burst (both M-Bus frames) as one upper-case hex string.
+    let squash = |h: &str| -> String { h.split_whitespace().collect::<String>().to_uppercase() };
+    publish(
+        &url,
+        "boxes/house/raw",
+        squash(&kaifa_hex).as_bytes(),
+        false,
+    )
+    .await;
+    publish(
+        &url,
+        "boxes/garage/raw",
+        squash(&t210_hex).as_bytes(),
+        false,
+    )
+    .await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let r = tokio::time::timeout(WAIT, gw.sub.next())
+            .await
+            .expect("no reading")
+            .unwrap();
+        got.push(r);
+    }
+    assert_eq!(got[0].meter.as_str(), "house");
+    assert_mbus_values(&kaifa, &got[0]);
+    assert_eq!(got[1].meter.as_str(), "garage");
+    assert_mbus_values(&t210, &got[1]);
+    let stats = gw.stop().await;
+    assert_eq!(stats.readings.load(Ordering::Relaxed), 2);
+    assert_eq!(stats.errors_at(Stage::Decryption), 0);
+}
