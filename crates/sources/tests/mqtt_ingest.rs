@@ -178,6 +178,39 @@ async fn hex_and_binary_payloads_are_decoded_per_topic() {
 }
 
 #[tokio::test]
+async fn mqtt5_gateways_split_a_shared_subscription_too() {
+    let broker = Mosquitto::new();
+    let url = broker.url();
+    let mut gateways = Vec::new();
+    for i in 0..2 {
+        let mut c = config(&broker, "v5/frames", &format!("ingest-v5-{i}"));
+        c.protocol_version = mqtt_ingest::ProtocolVersion::V5;
+        c.shared_group = Some("v5group".into());
+        let gw = start(c, &format!("v5-{i}"), lines);
+        gw.running().await;
+        gateways.push(gw);
+    }
+    let frames: Vec<Vec<u8>> = (0..20u64)
+        .map(|n| hex_upper(format!("{n}\n").as_bytes()).into_bytes())
+        .collect();
+    let messages: Vec<(&str, &[u8])> = frames.iter().map(|f| ("v5/frames", f.as_slice())).collect();
+    publish_many(&url, &messages, false).await;
+    let mut all = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while all.len() < 20 && tokio::time::Instant::now() < deadline {
+        for gw in gateways.iter_mut() {
+            all.extend(gw.drain().iter().map(|r| number(r)));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..20).collect::<Vec<u64>>());
+    for gw in gateways {
+        gw.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn three_gateways_on_one_shared_subscription_process_each_frame_exactly_once() {
     let broker = Mosquitto::new();
     let url = broker.url();

@@ -23,8 +23,10 @@
 //!
 //! # Payloads
 //! Each message is one chunk of the byte stream: hex text (upper or lower case; whitespace and
-//! `:` ignored) when the whole payload is hex, otherwise the raw bytes (binary frames, or DSMR
-//! telegrams as text). Every topic gets its own protocol instance (made with `make_protocol`),
+//! `:` ignored) when the whole payload is an even number of hex digits, otherwise the raw bytes
+//! (binary frames, or DSMR telegrams as text). Real frames are never mistaken for hex: M-Bus
+//! frames start with `68`, HDLC frames with `7E`, DSMR telegrams with `/`, none of them a hex
+//! digit. Every topic gets its own protocol instance (made with `make_protocol`),
 //! so frames from different boxes never mix, and a frame split over two messages of one box is
 //! still put together. Decoding errors are counted and logged like on a serial port; a payload
 //! never stops the source.
