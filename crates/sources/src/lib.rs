@@ -23,6 +23,7 @@ pub mod hdlc_dlms;
 pub mod kamstrup;
 pub mod key;
 pub mod mbus_dlms;
+pub mod mqtt_ingest;
 pub mod protocol;
 pub mod serial_settings;
 pub mod transport;

@@ -141,7 +141,7 @@ pub(super) fn build(o: &Options) -> Result<(Driver, Client), String> {
     }
 }
 
-#[cfg(feature = "tls")]
+#[cfg(feature = "mqtt-tls")]
 fn transport(o: &Options) -> Result<rumqttc::Transport, String> {
     if !o.url.tls {
         return Ok(rumqttc::Transport::Tcp);
@@ -152,10 +152,10 @@ fn transport(o: &Options) -> Result<rumqttc::Transport, String> {
     )))
 }
 
-#[cfg(not(feature = "tls"))]
+#[cfg(not(feature = "mqtt-tls"))]
 fn transport(o: &Options) -> Result<rumqttc::Transport, String> {
     if o.url.tls {
-        return Err("mqtts:// needs a build with the `tls` feature".into());
+        return Err("mqtts:// needs a build with the `mqtt-tls` feature (on by default)".into());
     }
     Ok(rumqttc::Transport::Tcp)
 }

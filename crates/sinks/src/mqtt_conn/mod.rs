@@ -23,27 +23,6 @@
 //! session expiry of a week) with the caller's stable client id, so the broker also keeps
 //! subscriptions and queued messages for subscribers across reconnects.
 //!
-//! # Use
-//! ```no_run
-//! # async fn demo() -> Result<(), String> {
-//! use smart_meter_sinks::mqtt_conn::{self, Event, Message, Options, QoS};
-//! let mut opts = Options::new("homie", "mqtt://127.0.0.1:1883".parse()?, "smart-meter-homie");
-//! opts.last_will = Some(Message::new("homie/evn/$state", "lost", QoS::AtLeastOnce, true));
-//! let (conn, mut events) = mqtt_conn::spawn(opts)?;
-//! while let Some(ev) = events.recv().await {
-//!     match ev {
-//!         Event::Connected { .. } => {
-//!             conn.publish(Message::new("homie/evn/$state", "ready", QoS::AtLeastOnce, true));
-//!         }
-//!         Event::Delivered(_id) => { /* the broker has it */ }
-//!         _ => {}
-//!     }
-//! #   break;
-//! }
-//! let undelivered = conn.close(std::time::Duration::from_secs(5)).await;
-//! # let _ = undelivered; Ok(()) }
-//! ```
-//!
 //! # Protocol versions
 //! MQTT 3.1.1 (default) and MQTT 5 ([`ProtocolVersion::V5`]) behave the same through this
 //! module: publish, retain, QoS 0–2, last will, persistent sessions, subscriptions (also shared
@@ -51,7 +30,7 @@
 //! expiry, topic aliases, reason strings) are not used.
 //!
 //! # TLS
-//! `mqtts://` needs the `tls` feature (on by default): rustls with the ring provider; the CA
+//! `mqtts://` needs the `mqtt-tls` feature (on by default): rustls with the ring provider; the CA
 //! comes from `ca_file` (PEM) or the system trust store. Client certificates are not supported.
 //!
 //! This module depends only on rumqttc, tokio, tracing, serde and rustls, and refers to nothing
@@ -59,7 +38,7 @@
 
 mod driver;
 mod supervisor;
-#[cfg(feature = "tls")]
+#[cfg(feature = "mqtt-tls")]
 mod tls;
 mod url;
 
@@ -289,10 +268,11 @@ pub fn validate_keys(
     let mut errors = Vec::new();
     match url.parse::<BrokerUrl>() {
         Ok(u) => {
-            if u.tls && !cfg!(feature = "tls") {
+            if u.tls && !cfg!(feature = "mqtt-tls") {
                 errors.push((
                     "url".to_string(),
-                    "mqtts:// needs a build with the `tls` feature".to_string(),
+                    "mqtts:// needs a build with the `mqtt-tls` feature (on by default)"
+                        .to_string(),
                 ));
             }
             if !u.tls && ca_file.is_some() {
