@@ -35,6 +35,7 @@
 //!
 //! This module depends only on rumqttc, tokio, tracing, serde and rustls, and refers to nothing
 //! else in its crate: the sources crate compiles the same files for its MQTT transport.
+//! The crate documentation of the sinks crate shows a short example.
 
 mod driver;
 mod supervisor;
