@@ -512,6 +512,21 @@ mod tests {
         assert!(serde_json::from_str::<T>(r#"{"qos":1,"protocol_version":4.5}"#).is_err());
     }
 
+    #[tokio::test]
+    async fn settings_rumqttc_would_panic_on_are_setup_errors() {
+        let mut o = Options::new("s", "mqtt://h".parse().unwrap(), "c");
+        o.keep_alive = Duration::from_secs(1);
+        o.protocol = ProtocolVersion::V5;
+        assert!(spawn(o.clone()).err().unwrap().0.contains("keep_alive"));
+        o.keep_alive = Duration::from_secs(30);
+        o.client_id = String::new();
+        assert!(spawn(o.clone()).err().unwrap().0.contains("client id"));
+        o.client_id = "c".into();
+        o.max_inflight = 0;
+        let (conn, _events) = spawn(o).unwrap();
+        conn.close(Duration::ZERO).await;
+    }
+
     #[test]
     fn validation_names_the_key_at_fault() {
         let e = validate_keys(
