@@ -413,6 +413,7 @@ pub fn spawn(options: Options) -> Result<(Connection, Events), SetupError> {
         name: options.name,
         subscriptions: options.subscriptions,
         window: usize::from(options.max_inflight.max(1)),
+        max_packet_size: options.max_packet_size,
         backoff_max: options.backoff_max,
         client,
         shared: shared.clone(),
@@ -431,7 +432,10 @@ pub fn spawn(options: Options) -> Result<(Connection, Events), SetupError> {
 
 impl Connection {
     /// Queues a message; never waits. It is sent as soon as (and whenever again) the
-    /// connection is up, until the broker has it ([`Event::Delivered`]).
+    /// connection is up, until the broker has it ([`Event::Delivered`]). A message that can
+    /// never be sent (empty topic, `+`/`#` in the topic, larger than
+    /// [`Options::max_packet_size`]) is dropped with an error in the log and reported as
+    /// delivered, so it cannot hold up the messages behind it.
     pub fn publish(&self, message: Message) -> MessageId {
         let id = MessageId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
         self.shared.outstanding.fetch_add(1, Ordering::Relaxed);
