@@ -35,6 +35,7 @@
 //!
 //! This module depends only on rumqttc, tokio, tracing, serde and rustls, and refers to nothing
 //! else in its crate: the sources crate compiles the same files for its MQTT transport.
+//! The crate documentation of the sinks crate shows a short example.
 
 mod driver;
 mod supervisor;
@@ -412,6 +413,7 @@ pub fn spawn(options: Options) -> Result<(Connection, Events), SetupError> {
         name: options.name,
         subscriptions: options.subscriptions,
         window: usize::from(options.max_inflight.max(1)),
+        max_packet_size: options.max_packet_size,
         backoff_max: options.backoff_max,
         client,
         shared: shared.clone(),
@@ -430,7 +432,10 @@ pub fn spawn(options: Options) -> Result<(Connection, Events), SetupError> {
 
 impl Connection {
     /// Queues a message; never waits. It is sent as soon as (and whenever again) the
-    /// connection is up, until the broker has it ([`Event::Delivered`]).
+    /// connection is up, until the broker has it ([`Event::Delivered`]). A message that can
+    /// never be sent (empty topic, `+`/`#` in the topic, larger than
+    /// [`Options::max_packet_size`]) is dropped with an error in the log and reported as
+    /// delivered, so it cannot hold up the messages behind it.
     pub fn publish(&self, message: Message) -> MessageId {
         let id = MessageId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
         self.shared.outstanding.fetch_add(1, Ordering::Relaxed);
@@ -509,6 +514,21 @@ mod tests {
         );
         assert!(serde_json::from_str::<T>(r#"{"qos":3,"protocol_version":3}"#).is_err());
         assert!(serde_json::from_str::<T>(r#"{"qos":1,"protocol_version":4.5}"#).is_err());
+    }
+
+    #[tokio::test]
+    async fn settings_rumqttc_would_panic_on_are_setup_errors() {
+        let mut o = Options::new("s", "mqtt://h".parse().unwrap(), "c");
+        o.keep_alive = Duration::from_secs(1);
+        o.protocol = ProtocolVersion::V5;
+        assert!(spawn(o.clone()).err().unwrap().0.contains("keep_alive"));
+        o.keep_alive = Duration::from_secs(30);
+        o.client_id = String::new();
+        assert!(spawn(o.clone()).err().unwrap().0.contains("client id"));
+        o.client_id = "c".into();
+        o.max_inflight = 0;
+        let (conn, _events) = spawn(o).unwrap();
+        conn.close(Duration::ZERO).await;
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub(super) struct Task {
     pub name: String,
     pub subscriptions: Vec<(String, QoS)>,
     pub window: usize,
+    pub max_packet_size: usize,
     pub backoff_max: Duration,
     pub client: Client,
     pub shared: Arc<Shared>,
@@ -114,6 +115,7 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
         name,
         subscriptions,
         window,
+        max_packet_size,
         backoff_max,
         client,
         shared,
@@ -294,6 +296,14 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
                 let Some((id, m)) = t.waiting.pop_front() else {
                     break;
                 };
+                if let Some(reason) = unsendable(&m, max_packet_size) {
+                    // The broker would drop the connection over it, again and again; it must not
+                    // block the messages behind it.
+                    error!(sink = %name, topic = %m.topic, error = %reason,
+                        "Dropped a message that cannot be sent.");
+                    delivered(&shared, &emit, id);
+                    continue;
+                }
                 if client.try_publish(&m) {
                     t.channel.push_back((id, m));
                 } else {
@@ -316,6 +326,25 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
             }
         }
     }
+}
+
+/// Why `m` can never be published, if so: MQTT topics are non-empty, without wildcards or NUL,
+/// and the packet must fit the size limit.
+fn unsendable(m: &Message, max_packet_size: usize) -> Option<String> {
+    if m.topic.is_empty() {
+        return Some("empty topic".into());
+    }
+    if m.topic.contains(['+', '#', '\0']) {
+        return Some("wildcard or NUL in the topic".into());
+    }
+    // Fixed header, topic length, packet id and MQTT 5 properties: well under 16 bytes.
+    let size = m.topic.len() + m.payload.len() + 16;
+    if size > max_packet_size {
+        return Some(format!(
+            "{size} bytes exceed the packet size limit of {max_packet_size}"
+        ));
+    }
+    None
 }
 
 fn delivered(shared: &Shared, emit: &impl Fn(Event), id: MessageId) {
