@@ -47,7 +47,8 @@ pub mod homie;
 pub mod influxdb;
 pub mod jsonl;
 pub mod mqtt;
-pub mod mqtt_conn;
+/// The shared MQTT connection (the `smart-meter-mqtt` crate).
+pub use smart_meter_mqtt as mqtt_conn;
 pub mod queue;
 pub mod solarview;
 #[cfg(feature = "sql")]

@@ -37,12 +37,9 @@
 //! down; subscriptions are renewed on every connect. Only push protocols make sense here:
 //! nothing is written back, so polled protocols (Kamstrup KMP) never get their requests out.
 //!
-//! The connection code is the sinks crate's `mqtt_conn`, compiled here from the same files so
-//! the sources crate does not depend on the sinks crate.
+//! The connection is the one the MQTT sinks use (`smart-meter-mqtt`).
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../../sinks/src/mqtt_conn/mod.rs"]
-mod mqtt_conn;
+use smart_meter_mqtt as mqtt_conn;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -162,9 +162,9 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
                         shared.connected.store(true, Ordering::Relaxed);
                         backoff.reset();
                         failures_logged = false;
-                        info!(sink = %name, session_present, "Connected to the broker.");
+                        info!(connection = %name, session_present, "Connected to the broker.");
                         if !subscriptions.is_empty() && !client.try_subscribe(&subscriptions) {
-                            error!(sink = %name, "Could not queue the subscription.");
+                            error!(connection = %name, "Could not queue the subscription.");
                         }
                         emit(Event::Connected { session_present });
                     }
@@ -206,7 +206,7 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
                     }
                     Ok(Ev::SubAck { ok }) => {
                         if !ok {
-                            error!(sink = %name, "The broker refused a subscription.");
+                            error!(connection = %name, "The broker refused a subscription.");
                         }
                         emit(Event::Subscribed { ok });
                     }
@@ -229,15 +229,15 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
                             t.requeue();
                             connected = false;
                             shared.connected.store(false, Ordering::Relaxed);
-                            warn!(sink = %name, error = %e, retry_in = ?delay,
+                            warn!(connection = %name, error = %e, retry_in = ?delay,
                                 "Lost the broker connection; reconnecting.");
                             emit(Event::ConnectionLost { error: e });
                         } else {
                             if failures_logged {
-                                debug!(sink = %name, error = %e, retry_in = ?delay,
+                                debug!(connection = %name, error = %e, retry_in = ?delay,
                                     "Broker still unreachable.");
                             } else {
-                                warn!(sink = %name, error = %e, retry_in = ?delay,
+                                warn!(connection = %name, error = %e, retry_in = ?delay,
                                     "Broker unreachable; retrying.");
                                 failures_logged = true;
                             }
@@ -299,7 +299,7 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
                 if let Some(reason) = unsendable(&m, max_packet_size) {
                     // The broker would drop the connection over it, again and again; it must not
                     // block the messages behind it.
-                    error!(sink = %name, topic = %m.topic, error = %reason,
+                    error!(connection = %name, topic = %m.topic, error = %reason,
                         "Dropped a message that cannot be sent.");
                     delivered(&shared, &emit, id);
                     continue;
