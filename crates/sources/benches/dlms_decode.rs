@@ -158,7 +158,31 @@ fn evn_rate() {
 
 criterion_group!(benches, decode, stages);
 
+/// `DLMS_DECODE_LOOP=N`: decode the EVN telegram N times and nothing else, for instruction
+/// counts (`valgrind --tool=callgrind`; the difference between two N is the per-telegram cost).
+fn evn_loop(n: u32) {
+    let (wire, meta) = vector("mbus", "evn-netznoe-doc-kaifa-ma309");
+    let config = mbus_dlms::Config {
+        key: key(&meta, "key_hex"),
+        auth_key: None,
+    };
+    let mut p = config.build(MeterId::new("evn").unwrap());
+    let mut out = Vec::with_capacity(4);
+    for _ in 0..n {
+        out.clear();
+        p.on_bytes(black_box(&wire), &mut out);
+        assert!(matches!(out.as_slice(), [Ok(_)]));
+    }
+}
+
 fn main() {
+    if let Some(n) = std::env::var("DLMS_DECODE_LOOP")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        evn_loop(n);
+        return;
+    }
     benches();
     evn_rate();
     Criterion::default().configure_from_args().final_summary();
