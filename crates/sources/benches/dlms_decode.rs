@@ -95,7 +95,8 @@ fn stages(c: &mut Criterion) {
     link.push(&wire);
     let apdu = link.pop().unwrap().unwrap().bytes.to_vec();
     let (plain, _) = proto_dlms::decrypt_glo(&apdu, &keys).unwrap();
-    let push = proto_dlms::decode_apdu(&apdu, Some(&keys)).unwrap();
+    let mut scratch = proto_dlms::Scratch::new();
+    let push = proto_dlms::decode_apdu(&apdu, Some(&keys), &mut scratch).unwrap();
     let entries = proto_dlms::entries(&push.notification.body, None).unwrap();
     let meter = MeterId::new("evn").unwrap();
 
@@ -106,14 +107,24 @@ fn stages(c: &mut Criterion) {
             link.pop().unwrap().unwrap().bytes.len()
         })
     });
+    let mut buf = Vec::new();
     group.bench_function("2-decrypt", |b| {
-        b.iter(|| proto_dlms::decrypt_glo(black_box(&apdu), &keys).unwrap())
+        b.iter(|| proto_dlms::decrypt_glo_into(black_box(&apdu), &keys, &mut buf).unwrap())
     });
+    let mut parse_scratch = proto_dlms::Scratch::new();
     group.bench_function("3-parse-notification", |b| {
-        b.iter(|| proto_dlms::parse_notification(black_box(&plain.plaintext)).unwrap())
+        b.iter(|| {
+            proto_dlms::parse_notification(black_box(&plain.plaintext), &mut parse_scratch)
+                .unwrap()
+                .long_invoke_id_and_priority
+        })
     });
     group.bench_function("4-entries", |b| {
-        b.iter(|| proto_dlms::entries(black_box(&push.notification.body), None).unwrap())
+        b.iter(|| {
+            proto_dlms::entries(black_box(&push.notification.body), None)
+                .unwrap()
+                .len()
+        })
     });
     group.bench_function("5-map-to-reading", |b| {
         b.iter(|| mbus_dlms::map::reading(&meter, mbus_dlms::NAME, black_box(&push), &entries))

@@ -101,6 +101,8 @@ pub struct HdlcDlms {
     blocks: gbt::Reassembler,
     /// Stream offset of the first block of the block-transfer message in progress.
     blocks_offset: u64,
+    /// The decrypted APDU and the decoded values, kept across frames.
+    scratch: proto_dlms::Scratch,
 }
 
 impl HdlcDlms {
@@ -114,6 +116,7 @@ impl HdlcDlms {
             link: proto_hdlc::Decoder::new(),
             blocks: gbt::Reassembler::new(),
             blocks_offset: 0,
+            scratch: proto_dlms::Scratch::new(),
         }
     }
 
@@ -126,6 +129,7 @@ impl HdlcDlms {
             link,
             blocks,
             blocks_offset,
+            scratch,
         } = self;
         while let Some(result) = link.pop() {
             let apdu = match result {
@@ -135,7 +139,7 @@ impl HdlcDlms {
                     continue;
                 }
             };
-            let decode = |bytes: &[u8], offset: u64| {
+            let mut decode = |bytes: &[u8], offset: u64| {
                 map::decode(
                     meter,
                     NAME,
@@ -143,6 +147,7 @@ impl HdlcDlms {
                     *layout,
                     bytes,
                     offset,
+                    scratch,
                 )
             };
             if apdu.bytes.first() != Some(&gbt::TAG) {

@@ -93,6 +93,8 @@ pub struct MbusDlms {
     key: Option<AesKey>,
     auth_key: Option<AesKey>,
     link: proto_mbus::Decoder,
+    /// The decrypted APDU and the decoded values, kept across frames.
+    scratch: proto_dlms::Scratch,
 }
 
 impl MbusDlms {
@@ -103,6 +105,7 @@ impl MbusDlms {
             key: config.key.clone(),
             auth_key: config.auth_key.clone(),
             link: proto_mbus::Decoder::new(),
+            scratch: proto_dlms::Scratch::new(),
         }
     }
 
@@ -112,6 +115,7 @@ impl MbusDlms {
             key,
             auth_key,
             link,
+            scratch,
         } = self;
         while let Some(result) = link.pop() {
             out.push(match result {
@@ -122,6 +126,7 @@ impl MbusDlms {
                     None,
                     apdu.bytes,
                     apdu.offset,
+                    scratch,
                 ),
                 Err(e) => Err(link_error(&e)),
             });
