@@ -42,21 +42,35 @@ fuzz_target!(|data: &[u8]| {
     }
     // The same bytes as an A-XDR value (into the scratch space the notification used, which
     // must not matter) and as a stream of block-transfer APDUs.
-    let fresh = proto_dlms::axdr::parse(data, &mut Scratch::new()).map(|(d, used)| (format!("{d:?}"), used));
+    let fresh = proto_dlms::axdr::parse(data, &mut Scratch::new())
+        .map(|(d, used)| (format!("{d:?}"), used));
     match proto_dlms::axdr::parse(data, &mut scratch) {
         Ok((d, used)) => {
             assert!(used <= data.len());
             walk(&d);
-            assert_eq!(fresh, Ok((format!("{d:?}"), used)), "a reused scratch decodes alike");
+            assert_eq!(
+                fresh,
+                Ok((format!("{d:?}"), used)),
+                "a reused scratch decodes alike"
+            );
         }
         Err(e) => assert_eq!(fresh, Err(e)),
     }
+    // Reassembled twice: handing each message over, and keeping it in place.
     let mut r = gbt::Reassembler::with_limit(4096);
+    let mut in_place = gbt::Reassembler::with_limit(4096);
     let mut rest = data;
     while let Ok(len) = gbt::check_block(rest) {
         assert!(len <= rest.len());
-        if let Ok(Some(apdu)) = r.push(&rest[..len]) {
-            let _ = proto_dlms::parse_notification(&apdu, &mut scratch);
+        let block = &rest[..len];
+        match (r.push(block), in_place.push_in_place(block)) {
+            (Ok(Some(apdu)), Ok(true)) => {
+                assert_eq!(in_place.message(), Some(&apdu[..]));
+                let _ = proto_dlms::parse_notification(&apdu, &mut scratch);
+            }
+            (Ok(None), Ok(false)) => {}
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            (a, b) => panic!("push {a:?}, push_in_place {b:?}"),
         }
         rest = &rest[len..];
     }

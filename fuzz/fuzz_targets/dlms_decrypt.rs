@@ -4,15 +4,23 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto_dlms::{check_glo, decode_apdu, decrypt_glo, decrypt_glo_into, encrypt_glo, Keys, Scratch};
+use proto_dlms::{
+    check_glo, decode_apdu, decrypt_glo, decrypt_glo_into, encrypt_glo, Keys, Scratch,
+};
 
 const EK: [u8; 16] = *b"0123456789ABCDEF";
 const AK: [u8; 16] = *b"FEDCBA9876543210";
 const SECURITY_CONTROLS: [u8; 6] = [0x10, 0x11, 0x20, 0x21, 0x30, 0x31];
 
 fuzz_target!(|data: &[u8]| {
-    let with_ak = Keys { encryption: &EK, authentication: Some(&AK) };
-    let without_ak = Keys { encryption: &EK, authentication: None };
+    let with_ak = Keys {
+        encryption: &EK,
+        authentication: Some(&AK),
+    };
+    let without_ak = Keys {
+        encryption: &EK,
+        authentication: None,
+    };
 
     // One buffer and one scratch space for every decode, as the adapters keep one per meter.
     let mut buf = vec![0xA5; 7];
@@ -47,7 +55,10 @@ fuzz_target!(|data: &[u8]| {
         let (d, used) = decrypt_glo(&apdu, &with_ak).expect("own APDU decrypts");
         assert_eq!(used, apdu.len());
         assert_eq!(d.plaintext, plain);
-        assert_eq!((d.frame_counter, d.security_control, d.system_title), (fc, sc, title));
+        assert_eq!(
+            (d.frame_counter, d.security_control, d.system_title),
+            (fc, sc, title)
+        );
         assert_eq!(d.authenticated, sc & 0x10 != 0);
         let (d2, _) = decrypt_glo(&apdu, &without_ak).expect("decrypts without AK");
         assert_eq!(d2.plaintext, plain);

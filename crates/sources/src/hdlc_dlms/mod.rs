@@ -157,7 +157,7 @@ impl HdlcDlms {
             // General-Block-Transfer: one block per HDLC message.
             let (abandoned, skipped) = (blocks.abandoned(), blocks.skipped());
             let first = !blocks.in_progress();
-            let result = blocks.push(apdu.bytes);
+            let result = blocks.push_in_place(apdu.bytes);
             if blocks.abandoned() > abandoned {
                 out.push(Err(FrameError::new(
                     Stage::Reassembly,
@@ -182,8 +182,12 @@ impl HdlcDlms {
                 *blocks_offset = apdu.offset;
             }
             match result {
-                Ok(Some(message)) => out.push(decode(&message, *blocks_offset)),
-                Ok(None) => {}
+                Ok(true) => {
+                    if let Some(message) = blocks.message() {
+                        out.push(decode(message, *blocks_offset));
+                    }
+                }
+                Ok(false) => {}
                 Err(e) => out.push(Err(map::dlms_error(&e, apdu.bytes, apdu.offset))),
             }
         }
