@@ -3,17 +3,21 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto_dlms::{cosem, gbt, Data, Layout};
+use proto_dlms::{cosem, gbt, Data, Layout, Scratch};
 
 fn walk(d: &Data) {
     if let Some(items) = d.elements() {
-        items.iter().for_each(walk);
+        // Elements were checked when parsed: iterating yields every one of them.
+        assert_eq!(items.iter().count(), items.len());
+        assert_eq!(items.iter().len(), items.len());
+        items.iter().for_each(|item| walk(&item));
     }
     let _ = d.type_name();
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(n) = proto_dlms::parse_notification(data) {
+    let mut scratch = Scratch::new();
+    if let Ok(n) = proto_dlms::parse_notification(data, &mut scratch) {
         assert!(proto_dlms::looks_like_plaintext(data));
         walk(&n.body);
         if let Some(dt) = n.date_time {
@@ -36,17 +40,37 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = cosem::capture_objects(&n.body);
     }
-    // The same bytes as an A-XDR value and as a stream of block-transfer APDUs.
-    if let Ok((d, used)) = proto_dlms::axdr::parse(data) {
-        assert!(used <= data.len());
-        walk(&d);
+    // The same bytes as an A-XDR value (into the scratch space the notification used, which
+    // must not matter) and as a stream of block-transfer APDUs.
+    let fresh = proto_dlms::axdr::parse(data, &mut Scratch::new())
+        .map(|(d, used)| (format!("{d:?}"), used));
+    match proto_dlms::axdr::parse(data, &mut scratch) {
+        Ok((d, used)) => {
+            assert!(used <= data.len());
+            walk(&d);
+            assert_eq!(
+                fresh,
+                Ok((format!("{d:?}"), used)),
+                "a reused scratch decodes alike"
+            );
+        }
+        Err(e) => assert_eq!(fresh, Err(e)),
     }
+    // Reassembled twice: handing each message over, and keeping it in place.
     let mut r = gbt::Reassembler::with_limit(4096);
+    let mut in_place = gbt::Reassembler::with_limit(4096);
     let mut rest = data;
     while let Ok(len) = gbt::check_block(rest) {
         assert!(len <= rest.len());
-        if let Ok(Some(apdu)) = r.push(&rest[..len]) {
-            let _ = proto_dlms::parse_notification(&apdu);
+        let block = &rest[..len];
+        match (r.push(block), in_place.push_in_place(block)) {
+            (Ok(Some(apdu)), Ok(true)) => {
+                assert_eq!(in_place.message(), Some(&apdu[..]));
+                let _ = proto_dlms::parse_notification(&apdu, &mut scratch);
+            }
+            (Ok(None), Ok(false)) => {}
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            (a, b) => panic!("push {a:?}, push_in_place {b:?}"),
         }
         rest = &rest[len..];
     }

@@ -11,7 +11,7 @@
 mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use proto_dlms::{cosem, decode_apdu, Keys};
+use proto_dlms::{cosem, decode_apdu, Keys, Scratch};
 
 fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
@@ -20,14 +20,16 @@ fn decode(c: &mut Criterion) {
         let ek = v.key("key_hex").unwrap_or([0; 16]);
         let ak = v.key("auth_key_hex");
         group.throughput(Throughput::Bytes(apdu.len() as u64));
+        let mut scratch = Scratch::new();
         group.bench_function(&v.name, |b| {
             b.iter(|| {
                 let keys = Keys {
                     encryption: &ek,
                     authentication: ak.as_ref(),
                 };
-                let push = decode_apdu(std::hint::black_box(&apdu), Some(&keys)).unwrap();
-                cosem::entries(&push.notification.body, None).unwrap()
+                let push =
+                    decode_apdu(std::hint::black_box(&apdu), Some(&keys), &mut scratch).unwrap();
+                cosem::entries(&push.notification.body, None).unwrap().len()
             })
         });
     }

@@ -11,11 +11,13 @@
 //! The date-time is an A-XDR `OCTET STRING` of length 0 (absent, as Aidon sends it) or 12.
 //! Encoders that put the A-XDR tag of the string (`09 0C`) or of the date-time type (`19`) in
 //! front are accepted as well. The notification body is one [`Data`] value that must use up
-//! the rest of the APDU.
+//! the rest of the APDU. The notification borrows from the APDU bytes and from the
+//! [`Scratch`] it was parsed with (see [`crate::axdr`]).
 
-use crate::axdr::{self, Data};
+use crate::axdr::{self, Data, Node, Scratch};
 use crate::datetime::DateTime;
 use crate::error::Error;
+pub use crate::security::Security;
 use crate::security::{self, Keys, TAG_GENERAL_GLO_CIPHERING};
 
 /// APDU tag of data-notification (IEC 62056-5-3 COSEMpdu, `[15]`).
@@ -29,19 +31,19 @@ mod field {
     pub const DATE_TIME: usize = 5;
 }
 
-/// A decoded data-notification.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DataNotification {
+/// A decoded data-notification, borrowing from the APDU.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DataNotification<'a> {
     /// long-invoke-id-and-priority: bits 0..=23 invoke id, bit 28 self-descriptive, bit 29
     /// processing option, bit 30 service class (confirmed), bit 31 priority (high).
     pub long_invoke_id_and_priority: u32,
     /// The notification time, when the meter sends one.
     pub date_time: Option<DateTime>,
     /// The notification body (usually a structure or array of values).
-    pub body: Data,
+    pub body: Data<'a>,
 }
 
-impl DataNotification {
+impl DataNotification<'_> {
     /// The 24-bit invoke id.
     pub fn invoke_id(&self) -> u32 {
         self.long_invoke_id_and_priority & 0x00FF_FFFF
@@ -53,7 +55,7 @@ impl DataNotification {
     }
 }
 
-/// Parses a complete data-notification APDU.
+/// Parses a complete data-notification APDU, decoding the body into `scratch`.
 ///
 /// # Errors
 /// * [`Error::UnknownApdu`] when `apdu` does not start with `0x0F`;
@@ -61,7 +63,18 @@ impl DataNotification {
 /// * [`Error::BadLength`] for a date-time length other than 0 or 12;
 /// * the A-XDR errors of the body (stage data);
 /// * [`Error::TrailingBytes`] when bytes follow the body.
-pub fn parse_notification(apdu: &[u8]) -> Result<DataNotification, Error> {
+pub fn parse_notification<'a>(
+    apdu: &'a [u8],
+    scratch: &'a mut Scratch,
+) -> Result<DataNotification<'a>, Error> {
+    notification(apdu, &mut scratch.nodes)
+}
+
+/// [`parse_notification`] with the value list alone.
+fn notification<'a>(
+    apdu: &'a [u8],
+    nodes: &'a mut Vec<Node>,
+) -> Result<DataNotification<'a>, Error> {
     match apdu.first() {
         Some(&TAG_DATA_NOTIFICATION) => {}
         Some(&tag) => return Err(Error::UnknownApdu { tag }),
@@ -111,7 +124,7 @@ pub fn parse_notification(apdu: &[u8]) -> Result<DataNotification, Error> {
     if pos >= apdu.len() {
         return Err(truncated(pos, 1));
     }
-    let (body, end) = axdr::parse_at(apdu, pos)?;
+    let (body, end) = axdr::parse_into(apdu, pos, nodes)?;
     if end < apdu.len() {
         return Err(Error::TrailingBytes {
             offset: end,
@@ -146,33 +159,23 @@ fn date_time_at(apdu: &[u8], pos: &mut usize) -> Result<DateTime, Error> {
 /// and then almost never parses completely, so this is the test for "the key is probably
 /// wrong" (predecessor tools checked only the first byte).
 pub fn looks_like_plaintext(plaintext: &[u8]) -> bool {
-    parse_notification(plaintext).is_ok()
-}
-
-/// What the security layer reported for an encrypted push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Security {
-    /// System title of the sender.
-    pub system_title: [u8; 8],
-    /// Frame counter (invocation counter).
-    pub frame_counter: u32,
-    /// Security control byte.
-    pub security_control: u8,
-    /// True only when the GCM tag was verified with the authentication key.
-    pub authenticated: bool,
+    parse_notification(plaintext, &mut Scratch::new()).is_ok()
 }
 
 /// A decoded push: the notification and, for encrypted frames, the security information.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Push {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Push<'a> {
     /// The data-notification.
-    pub notification: DataNotification,
+    pub notification: DataNotification<'a>,
     /// `None` for plaintext APDUs.
     pub security: Option<Security>,
 }
 
 /// Decodes one complete APDU (link framing and general-block-transfer already removed):
 /// a data-notification, or a general-glo-ciphering APDU wrapping one.
+///
+/// The push borrows from `apdu` and `scratch`, which receives the plaintext of a ciphered
+/// APDU and the decoded body (keep one per meter, see [`Scratch`]).
 ///
 /// # Errors
 /// * [`Error::MissingKey`] for an encrypted APDU when `keys` is `None`;
@@ -182,42 +185,44 @@ pub struct Push {
 /// * [`Error::TrailingBytes`] when bytes follow the ciphered APDU;
 /// * [`Error::UnknownApdu`] for other APDUs (general-block-transfer must be reassembled with
 ///   [`crate::gbt::Reassembler`] first).
-pub fn decode_apdu(apdu: &[u8], keys: Option<&Keys>) -> Result<Push, Error> {
+pub fn decode_apdu<'a>(
+    apdu: &'a [u8],
+    keys: Option<&Keys>,
+    scratch: &'a mut Scratch,
+) -> Result<Push<'a>, Error> {
+    let Scratch { plaintext, nodes } = scratch;
     match apdu.first() {
         Some(&TAG_GENERAL_GLO_CIPHERING) => {
             let keys = keys.ok_or(Error::MissingKey)?;
-            let (d, used) = security::decrypt_glo(apdu, keys).map_err(|e| match e {
-                // The caller hands a complete APDU: a short one is a length problem.
-                Error::Incomplete { needed } => Error::ApduTruncated {
-                    offset: apdu.len(),
-                    needed: needed.unwrap_or(1),
-                    available: 0,
-                },
-                other => other,
-            })?;
+            let (security, used) =
+                security::decrypt_glo_into(apdu, keys, plaintext).map_err(|e| match e {
+                    // The caller hands a complete APDU: a short one is a length problem.
+                    Error::Incomplete { needed } => Error::ApduTruncated {
+                        offset: apdu.len(),
+                        needed: needed.unwrap_or(1),
+                        available: 0,
+                    },
+                    other => other,
+                })?;
             if used < apdu.len() {
                 return Err(Error::TrailingBytes {
                     offset: used,
                     count: apdu.len().saturating_sub(used),
                 });
             }
-            let notification = match parse_notification(&d.plaintext) {
+            let plaintext: &'a Vec<u8> = plaintext;
+            let notification = match notification(plaintext, nodes) {
                 Ok(n) => n,
-                Err(_) if !d.authenticated => return Err(Error::ImplausiblePlaintext),
+                Err(_) if !security.authenticated => return Err(Error::ImplausiblePlaintext),
                 Err(e) => return Err(e),
             };
             Ok(Push {
                 notification,
-                security: Some(Security {
-                    system_title: d.system_title,
-                    frame_counter: d.frame_counter,
-                    security_control: d.security_control,
-                    authenticated: d.authenticated,
-                }),
+                security: Some(security),
             })
         }
         _ => Ok(Push {
-            notification: parse_notification(apdu)?,
+            notification: notification(apdu, nodes)?,
             security: None,
         }),
     }
@@ -249,7 +254,9 @@ mod tests {
 
     #[test]
     fn parses_header_date_time_and_body() {
-        let n = parse_notification(&unhex(BURGENLAND_PLAIN)).unwrap();
+        let apdu = unhex(BURGENLAND_PLAIN);
+        let mut s = Scratch::new();
+        let n = parse_notification(&apdu, &mut s).unwrap();
         assert_eq!(n.long_invoke_id_and_priority, 0x0021_80FC);
         assert_eq!(n.invoke_id(), 0x2180FC);
         assert!(!n.high_priority());
@@ -260,15 +267,17 @@ mod tests {
         );
         assert_eq!(dt.deviation, None);
         assert_eq!(n.body.elements().unwrap().len(), 14);
-        assert_eq!(n.body.elements().unwrap()[0], Data::Uint16(236));
+        assert_eq!(n.body.elements().unwrap().first(), Some(Data::Uint16(236)));
     }
 
     #[test]
     fn accepts_an_absent_date_time() {
-        let n = parse_notification(&[0x0F, 0x40, 0, 0, 0, 0x00, 0x01, 0x00]).unwrap();
+        let apdu = [0x0F, 0x40, 0, 0, 0, 0x00, 0x01, 0x00];
+        let mut s = Scratch::new();
+        let n = parse_notification(&apdu, &mut s).unwrap();
         assert_eq!(n.date_time, None);
         assert!(!n.high_priority());
-        assert_eq!(n.body, Data::Array(vec![]));
+        assert!(matches!(n.body, Data::Array(e) if e.is_empty()));
     }
 
     #[test]
@@ -281,7 +290,8 @@ mod tests {
             apdu.extend_from_slice(prefix);
             apdu.extend_from_slice(&dt);
             apdu.extend_from_slice(&[0x11, 0x05]);
-            let n = parse_notification(&apdu).unwrap();
+            let mut s = Scratch::new();
+            let n = parse_notification(&apdu, &mut s).unwrap();
             assert_eq!(n.date_time.unwrap().offset_minutes_east(), Some(120));
             assert!(n.high_priority());
             assert_eq!(n.body, Data::Uint8(5));
@@ -291,15 +301,18 @@ mod tests {
     #[test]
     fn rejects_wrong_tags_lengths_and_trailing_bytes() {
         assert_eq!(
-            parse_notification(&[0xDB]),
+            parse_notification(&[0xDB], &mut Scratch::new()),
             Err(Error::UnknownApdu { tag: 0xDB })
         );
         assert!(matches!(
-            parse_notification(&[]),
+            parse_notification(&[], &mut Scratch::new()),
             Err(Error::ApduTruncated { .. })
         ));
         assert!(matches!(
-            parse_notification(&[0x0F, 0, 0, 0, 1, 0x05, 1, 2, 3, 4, 5, 0x00]),
+            parse_notification(
+                &[0x0F, 0, 0, 0, 1, 0x05, 1, 2, 3, 4, 5, 0x00],
+                &mut Scratch::new()
+            ),
             Err(Error::BadLength {
                 offset: 5,
                 declared: 5,
@@ -307,7 +320,10 @@ mod tests {
             })
         ));
         assert_eq!(
-            parse_notification(&[0x0F, 0, 0, 0, 1, 0x00, 0x11, 0x05, 0xAA]),
+            parse_notification(
+                &[0x0F, 0, 0, 0, 1, 0x00, 0x11, 0x05, 0xAA],
+                &mut Scratch::new()
+            ),
             Err(Error::TrailingBytes {
                 offset: 8,
                 count: 1
@@ -319,7 +335,7 @@ mod tests {
     fn every_truncation_is_an_error_never_a_panic() {
         let apdu = unhex(BURGENLAND_PLAIN);
         for n in 0..apdu.len() {
-            let e = parse_notification(&apdu[..n]).unwrap_err();
+            let e = parse_notification(&apdu[..n], &mut Scratch::new()).unwrap_err();
             assert!(["apdu", "data"].contains(&e.stage_name()), "{n}: {e:?}");
         }
     }
@@ -343,8 +359,13 @@ mod tests {
             authentication: None,
         };
         let apdu = encrypt_glo(&plain, b"SAGY\x05\xE9\x90\xF3", 9, 0x20, &keys).unwrap();
-        let push = decode_apdu(&apdu, Some(&keys)).unwrap();
-        assert_eq!(push.notification, parse_notification(&plain).unwrap());
+        let mut scratch = Scratch::new();
+        let push = decode_apdu(&apdu, Some(&keys), &mut scratch).unwrap();
+        let mut s = Scratch::new();
+        assert_eq!(
+            push.notification,
+            parse_notification(&plain, &mut s).unwrap()
+        );
         let sec = push.security.unwrap();
         assert_eq!(
             (sec.frame_counter, sec.security_control, sec.authenticated),
@@ -357,18 +378,21 @@ mod tests {
             authentication: None,
         };
         assert_eq!(
-            decode_apdu(&apdu, Some(&wrong_keys)),
+            decode_apdu(&apdu, Some(&wrong_keys), &mut scratch),
             Err(Error::ImplausiblePlaintext)
         );
-        assert_eq!(decode_apdu(&apdu, None), Err(Error::MissingKey));
+        assert_eq!(
+            decode_apdu(&apdu, None, &mut scratch),
+            Err(Error::MissingKey)
+        );
         assert!(matches!(
-            decode_apdu(&apdu[..apdu.len() - 1], Some(&keys)),
+            decode_apdu(&apdu[..apdu.len() - 1], Some(&keys), &mut scratch),
             Err(Error::ApduTruncated { .. })
         ));
         let mut long = apdu.clone();
         long.push(0);
         assert!(matches!(
-            decode_apdu(&long, Some(&keys)),
+            decode_apdu(&long, Some(&keys), &mut scratch),
             Err(Error::TrailingBytes { .. })
         ));
     }
@@ -383,7 +407,7 @@ mod tests {
         let bad = [0x0F, 0, 0, 0, 1, 0x00, 0x07];
         let apdu = encrypt_glo(&bad, &[0; 8], 1, 0x30, &keys).unwrap();
         assert_eq!(
-            decode_apdu(&apdu, Some(&keys)),
+            decode_apdu(&apdu, Some(&keys), &mut Scratch::new()),
             Err(Error::UnknownDataType {
                 tag: 0x07,
                 offset: 6
@@ -393,10 +417,16 @@ mod tests {
 
     #[test]
     fn decode_apdu_passes_plaintext_through() {
-        let push = decode_apdu(&unhex(BURGENLAND_PLAIN), None).unwrap();
+        let plain = unhex(BURGENLAND_PLAIN);
+        let mut scratch = Scratch::new();
+        let push = decode_apdu(&plain, None, &mut scratch).unwrap();
         assert_eq!(push.security, None);
+        assert!(
+            scratch.plaintext.is_empty(),
+            "plaintext APDUs are not copied"
+        );
         assert_eq!(
-            decode_apdu(&[0xE0, 0x40], None),
+            decode_apdu(&[0xE0, 0x40], None, &mut scratch),
             Err(Error::UnknownApdu { tag: 0xE0 })
         );
     }

@@ -30,7 +30,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use crate::axdr::Data;
+use crate::axdr::{Data, Elements};
 use crate::datetime::DateTime;
 use crate::error::Error;
 
@@ -96,9 +96,10 @@ impl fmt::Display for Number {
     }
 }
 
-/// One value of a push, with what the frame (or the layout) says about it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
+/// One value of a push, with what the frame (or the layout) says about it. Borrows from
+/// the APDU like the [`Data`] it holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Entry<'a> {
     /// OBIS code (logical name), when the frame or the layout gives one.
     pub obis: Option<[u8; 6]>,
     /// COSEM class id, when the push carries its capture-object list.
@@ -106,7 +107,7 @@ pub struct Entry {
     /// Attribute index, when the push carries its capture-object list (2 is the value).
     pub attribute: Option<i8>,
     /// The value as sent.
-    pub value: Data,
+    pub value: Data<'a>,
     /// Decimal scaler (0 when the frame has none).
     pub scaler: i8,
     /// DLMS unit code (`255` = no unit), `None` when neither frame nor layout gives one.
@@ -140,8 +141,8 @@ fn printable(b: &[u8]) -> bool {
     b.iter().all(|c| (0x20..=0x7E).contains(c))
 }
 
-impl Entry {
-    fn new(obis: Option<[u8; 6]>, value: Data) -> Entry {
+impl<'a> Entry<'a> {
+    fn new(obis: Option<[u8; 6]>, value: Data<'a>) -> Entry<'a> {
         Entry {
             obis,
             class_id: None,
@@ -152,7 +153,7 @@ impl Entry {
         }
     }
 
-    fn with(obis: Option<[u8; 6]>, value: Data, scaler: i8, unit: Option<u8>) -> Entry {
+    fn with(obis: Option<[u8; 6]>, value: Data<'a>, scaler: i8, unit: Option<u8>) -> Entry<'a> {
         Entry {
             obis,
             class_id: None,
@@ -187,11 +188,11 @@ impl Entry {
         if let Some(n) = self.number() {
             return Value::Number(n);
         }
-        match &self.value {
+        match self.value {
             Data::Null => Value::Null,
             Data::Array(_) | Data::Structure(_) => Value::Compound,
-            Data::Bool(b) => Value::Bool(*b),
-            Data::BitString { bytes, .. } => Value::Bytes(bytes.clone()),
+            Data::Bool(b) => Value::Bool(b),
+            Data::BitString { bytes, .. } => Value::Bytes(bytes.to_vec()),
             Data::OctetString(b) => {
                 if self.is_clock() {
                     if let Some(dt) = DateTime::from_octet_string(b) {
@@ -201,28 +202,28 @@ impl Entry {
                 if printable(b) {
                     Value::Text(b.iter().map(|&c| char::from(c)).collect())
                 } else {
-                    Value::Bytes(b.clone())
+                    Value::Bytes(b.to_vec())
                 }
             }
             Data::VisibleString(b) if printable(b) => {
                 Value::Text(b.iter().map(|&c| char::from(c)).collect())
             }
-            Data::VisibleString(b) => Value::Bytes(b.clone()),
+            Data::VisibleString(b) => Value::Bytes(b.to_vec()),
             Data::Utf8String(b) => match core::str::from_utf8(b) {
                 Ok(s) => Value::Text(s.to_owned()),
-                Err(_) => Value::Bytes(b.clone()),
+                Err(_) => Value::Bytes(b.to_vec()),
             },
             Data::Bcd(b) => match (b >> 4, b & 0x0F) {
                 (hi @ 0..=9, lo @ 0..=9) => Value::Number(Number {
                     mantissa: i128::from(hi.saturating_mul(10).saturating_add(lo)),
                     exponent: self.scaler,
                 }),
-                _ => Value::Bytes(vec![*b]),
+                _ => Value::Bytes(vec![b]),
             },
-            Data::Enum(b) => Value::Enum(*b),
-            Data::Float32(v) => Value::Float(f64::from(*v)),
-            Data::Float64(v) => Value::Float(*v),
-            Data::DateTime(dt) | Data::Date(dt) | Data::Time(dt) => Value::DateTime(*dt),
+            Data::Enum(b) => Value::Enum(b),
+            Data::Float32(v) => Value::Float(f64::from(v)),
+            Data::Float64(v) => Value::Float(v),
+            Data::DateTime(dt) | Data::Date(dt) | Data::Time(dt) => Value::DateTime(dt),
             // Integers were handled by `number()` above.
             _ => Value::Compound,
         }
@@ -439,24 +440,26 @@ impl Layout {
     /// Recognises a positional push from the number and types of its elements.
     pub fn detect(body: &Data) -> Option<Layout> {
         let items = body.elements()?;
-        Layout::ALL
-            .into_iter()
-            .find(|l| l.variants().iter().any(|v| fits(v, items).is_ok()))
+        Layout::ALL.into_iter().find(|l| {
+            l.variants()
+                .iter()
+                .any(|v| v.len() == items.len() && fits(v, &items).is_ok())
+        })
     }
 
     /// Maps a body of this layout to entries.
     ///
     /// # Errors
     /// [`Error::LayoutMismatch`] naming the first element that does not fit.
-    pub fn entries(self, body: &Data) -> Result<Vec<Entry>, Error> {
+    pub fn entries<'a>(self, body: &Data<'a>) -> Result<Vec<Entry<'a>>, Error> {
         let items = body.elements().ok_or(Error::LayoutMismatch {
             position: 0,
             elements: 0,
         })?;
         let mut first_error = None;
         for slots in self.variants() {
-            match fits(slots, items) {
-                Ok(()) => return Ok(positional(slots, items)),
+            match fits(slots, &items) {
+                Ok(()) => return Ok(positional(slots, &items)),
                 // Report against the variant with the body's element count, if any.
                 Err(e) if slots.len() == items.len() => return Err(e),
                 Err(e) => {
@@ -489,10 +492,10 @@ impl FromStr for Layout {
     }
 }
 
-fn fits(slots: &[Slot], items: &[Data]) -> Result<(), Error> {
+fn fits(slots: &[Slot], items: &Elements<'_>) -> Result<(), Error> {
     let elements = items.len();
     for (position, (slot, item)) in slots.iter().zip(items).enumerate() {
-        if !slot.kind.matches(item) {
+        if !slot.kind.matches(&item) {
             return Err(Error::LayoutMismatch { position, elements });
         }
     }
@@ -505,35 +508,35 @@ fn fits(slots: &[Slot], items: &[Data]) -> Result<(), Error> {
     Ok(())
 }
 
-fn positional(slots: &[Slot], items: &[Data]) -> Vec<Entry> {
+fn positional<'a>(slots: &[Slot], items: &Elements<'a>) -> Vec<Entry<'a>> {
     let mut out = Vec::with_capacity(items.len());
     let mut time: Option<DateTime> = None;
     for (slot, item) in slots.iter().zip(items) {
         let value = match (slot.kind, item) {
             (Kind::Time, Data::OctetString(b)) => {
-                time = <[u8; 4]>::try_from(b.as_slice())
+                time = <[u8; 4]>::try_from(b)
                     .ok()
                     .map(|t| DateTime::from_time_bytes(&t));
                 continue;
             }
             (Kind::Time, Data::Time(t)) => {
-                time = Some(*t);
+                time = Some(t);
                 continue;
             }
             (Kind::Date, date) => {
                 let date = match date {
-                    Data::OctetString(b) => <[u8; 5]>::try_from(b.as_slice())
+                    Data::OctetString(b) => <[u8; 5]>::try_from(b)
                         .ok()
                         .map(|d| DateTime::from_date_bytes(&d)),
-                    Data::Date(d) => Some(*d),
+                    Data::Date(d) => Some(d),
                     _ => None,
                 };
                 match (date, time.take()) {
                     (Some(d), Some(t)) => Data::DateTime(DateTime::from_date_and_time(&d, &t)),
-                    _ => item.clone(),
+                    _ => item,
                 }
             }
-            _ => item.clone(),
+            _ => item,
         };
         out.push(Entry::with(slot.obis, value, slot.scaler, slot.unit));
     }
@@ -555,13 +558,13 @@ pub struct CaptureObject {
 
 impl CaptureObject {
     fn from_data(d: &Data) -> Option<CaptureObject> {
-        match d.elements()? {
+        match d.elements()?.as_array()? {
             [Data::Uint16(class_id), name, Data::Int8(attribute), Data::Uint16(data_index)] => {
                 Some(CaptureObject {
-                    class_id: *class_id,
+                    class_id,
                     obis: name.as_obis()?,
-                    attribute: *attribute,
-                    data_index: *data_index,
+                    attribute,
+                    data_index,
                 })
             }
             _ => None,
@@ -569,91 +572,107 @@ impl CaptureObject {
     }
 }
 
-/// The capture-object list at the start of a body, if the body has one.
-pub fn capture_objects(body: &Data) -> Option<Vec<CaptureObject>> {
-    let first = body.elements()?.first()?;
-    let Data::Array(list) = first else {
+/// The capture-object list at the start of a body: a non-empty array of capture objects.
+fn capture_list<'a>(body: &Data<'a>) -> Option<Elements<'a>> {
+    let Data::Array(list) = body.elements()?.first()? else {
         return None;
     };
-    if list.is_empty() {
-        return None;
-    }
-    list.iter().map(CaptureObject::from_data).collect()
+    let all = list.iter().all(|d| CaptureObject::from_data(&d).is_some());
+    (!list.is_empty() && all).then_some(list)
 }
 
-fn from_capture_list(list: &[CaptureObject], items: &[Data]) -> Vec<Entry> {
+/// The capture-object list at the start of a body, if the body has one.
+pub fn capture_objects(body: &Data) -> Option<Vec<CaptureObject>> {
+    capture_list(body)?
+        .iter()
+        .map(|d| CaptureObject::from_data(&d))
+        .collect()
+}
+
+fn from_capture_list<'a>(list: &Elements<'a>, items: &Elements<'a>) -> Vec<Entry<'a>> {
     // The list normally describes every element including itself; tolerate a list that
     // leaves itself out.
     let skip = usize::from(list.len().saturating_add(1) == items.len());
-    let values = items.get(skip..).unwrap_or(&[]);
-    let mut out = Vec::with_capacity(values.len());
-    for (i, value) in values.iter().enumerate() {
-        match list.get(i) {
+    let mut objects = list.iter().map(|d| CaptureObject::from_data(&d));
+    let mut out = Vec::with_capacity(items.len());
+    for value in items.iter().skip(skip) {
+        match objects.next().flatten() {
             Some(co) if co.class_id == CLASS_PUSH_SETUP && co.attribute == 2 => {}
             Some(co) => out.push(Entry {
                 obis: Some(co.obis),
                 class_id: Some(co.class_id),
                 attribute: Some(co.attribute),
-                value: value.clone(),
+                value,
                 scaler: 0,
                 unit: None,
             }),
-            None => out.push(Entry::new(None, value.clone())),
+            None => out.push(Entry::new(None, value)),
         }
     }
     out
 }
 
+/// `{scaler int8, unit enum}` (Blue Book, class 3 attribute 3 `scaler_unit`).
 fn scaler_unit(d: &Data) -> Option<(i8, u8)> {
-    match d {
-        Data::Structure(v) => match v.as_slice() {
-            [Data::Int8(s), Data::Enum(u)] => Some((*s, *u)),
-            _ => None,
-        },
+    let Data::Structure(v) = d else {
+        return None;
+    };
+    let mut it = v.iter();
+    match (v.len(), it.next()?, it.next()?) {
+        (2, Data::Int8(s), Data::Enum(u)) => Some((s, u)),
         _ => None,
     }
 }
 
 /// `{OBIS, value}` or `{OBIS, value, {scaler, unit}}`.
-fn nested(d: &Data) -> Option<Entry> {
-    match d.elements()? {
-        [name, value] => Some(Entry::new(Some(name.as_obis()?), value.clone())),
-        [name, value, su] => {
-            let (s, u) = scaler_unit(su)?;
-            Some(Entry::with(
-                Some(name.as_obis()?),
-                value.clone(),
-                s,
-                Some(u),
-            ))
+fn nested<'a>(d: &Data<'a>) -> Option<Entry<'a>> {
+    let items = d.elements()?;
+    if !(2..=3).contains(&items.len()) {
+        return None;
+    }
+    let mut it = items.iter();
+    let name = it.next()?.as_obis()?;
+    let value = it.next()?;
+    match it.next() {
+        None => Some(Entry::new(Some(name), value)),
+        Some(su) => {
+            let (s, u) = scaler_unit(&su)?;
+            Some(Entry::with(Some(name), value, s, Some(u)))
         }
-        _ => None,
     }
 }
 
-fn walk(items: &[Data]) -> Vec<Entry> {
+fn walk<'a>(items: &Elements<'a>) -> Vec<Entry<'a>> {
     let mut out = Vec::with_capacity(items.len());
     let last = items.len().saturating_sub(1);
-    let mut i = 0;
-    while let Some(item) = items.get(i) {
-        if let Some(e) = nested(item) {
+    let mut rest = items.iter();
+    // The position of `item` in `items`.
+    let mut i = 0usize;
+    while let Some(item) = rest.next() {
+        if let Some(e) = nested(&item) {
             out.push(e);
             i = i.saturating_add(1);
             continue;
         }
-        if let (Some(name), Some(value)) = (item.as_obis(), items.get(i.saturating_add(1))) {
-            let next = i.saturating_add(2);
-            match items.get(next).and_then(scaler_unit) {
-                Some((s, u)) => {
-                    out.push(Entry::with(Some(name), value.clone(), s, Some(u)));
-                    i = next.saturating_add(1);
+        if let Some(name) = item.as_obis() {
+            // Look ahead on a copy of the iterator; `rest` moves past what is used.
+            let mut ahead = rest.clone();
+            if let Some(value) = ahead.next() {
+                let after_value = ahead.clone();
+                match ahead.next().as_ref().and_then(scaler_unit) {
+                    Some((s, u)) => {
+                        out.push(Entry::with(Some(name), value, s, Some(u)));
+                        rest = ahead;
+                        i = i.saturating_add(3);
+                    }
+                    None => {
+                        out.push(Entry::new(Some(name), value));
+                        rest = after_value;
+                        i = i.saturating_add(2);
+                    }
                 }
-                None => {
-                    out.push(Entry::new(Some(name), value.clone()));
-                    i = next;
-                }
+                continue;
             }
-            continue;
         }
         let is_date_time = match item {
             Data::DateTime(_) => true,
@@ -668,7 +687,7 @@ fn walk(items: &[Data]) -> Vec<Entry> {
         } else {
             None
         };
-        out.push(Entry::new(obis, item.clone()));
+        out.push(Entry::new(obis, item));
         i = i.saturating_add(1);
     }
     out
@@ -680,23 +699,25 @@ fn walk(items: &[Data]) -> Vec<Entry> {
 /// first, then the positional layouts ([`Layout::detect`]), else the self-describing walk
 /// (see the module documentation). With a layout the body must have that layout.
 ///
+/// The entries borrow from the APDU like `body`; the list is the only allocation.
+///
 /// # Errors
 /// [`Error::LayoutMismatch`] when an explicit layout does not fit; automatic recognition
 /// never fails (unrecognised elements become entries without OBIS code).
-pub fn entries(body: &Data, layout: Option<Layout>) -> Result<Vec<Entry>, Error> {
+pub fn entries<'a>(body: &Data<'a>, layout: Option<Layout>) -> Result<Vec<Entry<'a>>, Error> {
     if let Some(layout) = layout {
         return layout.entries(body);
     }
     let Some(items) = body.elements() else {
-        return Ok(vec![Entry::new(None, body.clone())]);
+        return Ok(vec![Entry::new(None, *body)]);
     };
-    if let Some(list) = capture_objects(body) {
-        return Ok(from_capture_list(&list, items));
+    if let Some(list) = capture_list(body) {
+        return Ok(from_capture_list(&list, &items));
     }
     if let Some(layout) = Layout::detect(body) {
         return layout.entries(body);
     }
-    Ok(walk(items))
+    Ok(walk(&items))
 }
 
 #[cfg(test)]
@@ -708,13 +729,63 @@ mod tests {
         clippy::panic
     )]
     use super::*;
+    use crate::axdr::{self, tag};
 
-    fn os(b: &[u8]) -> Data {
-        Data::OctetString(b.to_vec())
+    // A-XDR encoders for building bodies (short-form lengths are enough here).
+
+    fn os(b: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag::OCTET_STRING, b.len() as u8];
+        v.extend_from_slice(b);
+        v
     }
 
-    fn su(s: i8, u: u8) -> Data {
-        Data::Structure(vec![Data::Int8(s), Data::Enum(u)])
+    fn compound(t: u8, items: &[Vec<u8>]) -> Vec<u8> {
+        let mut v = vec![t, items.len() as u8];
+        items.iter().for_each(|i| v.extend_from_slice(i));
+        v
+    }
+
+    fn st(items: &[Vec<u8>]) -> Vec<u8> {
+        compound(tag::STRUCTURE, items)
+    }
+
+    fn arr(items: &[Vec<u8>]) -> Vec<u8> {
+        compound(tag::ARRAY, items)
+    }
+
+    fn u32(v: u32) -> Vec<u8> {
+        let mut b = vec![tag::UINT32];
+        b.extend_from_slice(&v.to_be_bytes());
+        b
+    }
+
+    fn u16(v: u16) -> Vec<u8> {
+        let mut b = vec![tag::UINT16];
+        b.extend_from_slice(&v.to_be_bytes());
+        b
+    }
+
+    fn i16(v: i16) -> Vec<u8> {
+        let mut b = vec![tag::INT16];
+        b.extend_from_slice(&v.to_be_bytes());
+        b
+    }
+
+    fn i8(v: i8) -> Vec<u8> {
+        vec![tag::INT8, v as u8]
+    }
+
+    fn su(s: i8, u: u8) -> Vec<u8> {
+        st(&[i8(s), vec![tag::ENUM, u]])
+    }
+
+    /// The value `bytes` encode, which must use them up. The scratch space is leaked so that
+    /// the value can be returned: a few bytes per call, for the length of the test run.
+    fn data(bytes: &[u8]) -> Data<'_> {
+        let scratch = Box::leak(Box::new(axdr::Scratch::new()));
+        let (d, used) = axdr::parse(bytes, scratch).unwrap();
+        assert_eq!(used, bytes.len());
+        d
     }
 
     const DT: [u8; 12] = [
@@ -746,20 +817,20 @@ mod tests {
 
     #[test]
     fn flat_list_maps_bare_clock_triples_and_trailing_meter_number() {
-        let body = Data::Structure(vec![
+        let bytes = st(&[
             os(&DT),
             os(&[1, 0, 1, 8, 0, 255]),
-            Data::Uint32(12937),
+            u32(12937),
             su(0, unit::WH),
             os(&[1, 0, 32, 7, 0, 255]),
-            Data::Uint16(2337),
+            u16(2337),
             su(-1, unit::V),
             os(&[1, 0, 13, 7, 0, 255]),
-            Data::Int16(-819),
+            i16(-819),
             su(-3, unit::NONE),
             os(b"181220000009"),
         ]);
-        let e = entries(&body, None).unwrap();
+        let e = entries(&data(&bytes), None).unwrap();
         assert_eq!(e.len(), 5);
         assert_eq!(e[0].obis, Some(OBIS_CLOCK));
         assert!(
@@ -775,17 +846,13 @@ mod tests {
 
     #[test]
     fn nested_structures_map_to_entries() {
-        let body = Data::Structure(vec![
+        let bytes = st(&[
             os(&OBIS_CLOCK),
             os(&DT),
-            Data::Structure(vec![os(&OBIS_METER_NUMBER), os(b"1KFM0100000035")]),
-            Data::Structure(vec![
-                os(&[1, 0, 31, 7, 0, 255]),
-                Data::Uint16(1241),
-                su(-2, unit::A),
-            ]),
+            st(&[os(&OBIS_METER_NUMBER), os(b"1KFM0100000035")]),
+            st(&[os(&[1, 0, 31, 7, 0, 255]), u16(1241), su(-2, unit::A)]),
         ]);
-        let e = entries(&body, None).unwrap();
+        let e = entries(&data(&bytes), None).unwrap();
         assert_eq!(e.len(), 3);
         assert!(e[0].is_clock());
         assert!(matches!(e[0].leaf(), Value::DateTime(_)));
@@ -796,26 +863,15 @@ mod tests {
 
     #[test]
     fn capture_object_lists_label_the_values() {
-        let co = |class: u16, o: [u8; 6], attr: i8| {
-            Data::Structure(vec![
-                Data::Uint16(class),
-                os(&o),
-                Data::Int8(attr),
-                Data::Uint16(0),
-            ])
-        };
-        let list = Data::Array(vec![
+        let co = |class: u16, o: [u8; 6], attr: i8| st(&[u16(class), os(&o), i8(attr), u16(0)]);
+        let list = arr(&[
             co(40, [0, 0, 25, 9, 0, 255], 2),
             co(40, [0, 0, 25, 9, 0, 255], 1),
             co(8, OBIS_CLOCK, 2),
             co(3, [1, 0, 1, 8, 0, 255], 2),
         ]);
-        let body = Data::Structure(vec![
-            list.clone(),
-            os(&[0, 0, 25, 9, 0, 255]),
-            os(&DT),
-            Data::Uint32(5),
-        ]);
+        let bytes = st(&[list, os(&[0, 0, 25, 9, 0, 255]), os(&DT), u32(5)]);
+        let body = data(&bytes);
         let e = entries(&body, None).unwrap();
         assert_eq!(e.len(), 3, "the object list itself is not an entry");
         assert_eq!((e[0].class_id, e[0].attribute), (Some(40), Some(1)));
@@ -834,8 +890,9 @@ mod tests {
     #[test]
     fn wiener_netze_positions_and_variant_are_recognised() {
         let mut items = vec![os(&DT)];
-        items.extend((1..=8).map(Data::Uint32));
-        let body = Data::Structure(items.clone());
+        items.extend((1..=8).map(u32));
+        let bytes = st(&items);
+        let body = data(&bytes);
         assert_eq!(Layout::detect(&body), Some(Layout::WienerNetze));
         let e = entries(&body, None).unwrap();
         assert_eq!(e[0].obis, Some(OBIS_CLOCK));
@@ -843,7 +900,8 @@ mod tests {
         assert_eq!(e[8].obis_string().unwrap(), "1.0.4.7.0.255");
         assert_eq!(e[8].unit, Some(unit::VAR));
         items.insert(0, os(b"SMS1030788000020"));
-        let body = Data::Structure(items);
+        let bytes = st(&items);
+        let body = data(&bytes);
         assert_eq!(Layout::detect(&body), Some(Layout::WienerNetze));
         let e = Layout::WienerNetze.entries(&body).unwrap();
         assert_eq!(e[0].obis, Some(OBIS_METER_NUMBER));
@@ -858,10 +916,12 @@ mod tests {
             os(&[0x13, 0x01, 0x0E, 0x00]),
             os(&[0x07, 0xE5, 0x03, 0x19, 0x04]),
         ];
-        items.extend((1..=6).map(Data::Uint32));
-        let short = Data::Structure(items.clone());
+        items.extend((1..=6).map(u32));
+        let short_bytes = st(&items);
+        let short = data(&short_bytes);
         items.extend([os(b""), os(b"")]);
-        let long = Data::Structure(items);
+        let long_bytes = st(&items);
+        let long = data(&long_bytes);
         assert_eq!(Layout::detect(&short), Some(Layout::Shrdzm10));
         assert_eq!(Layout::detect(&long), Some(Layout::Shrdzm12));
         let e = entries(&long, None).unwrap();
@@ -882,9 +942,10 @@ mod tests {
     #[test]
     fn explicit_layout_mismatch_names_the_position() {
         let mut items = vec![os(&DT)];
-        items.extend((1..=7).map(Data::Uint32));
+        items.extend((1..=7).map(u32));
         items.push(os(b"x"));
-        let body = Data::Structure(items);
+        let bytes = st(&items);
+        let body = data(&bytes);
         assert_eq!(
             entries(&body, Some(Layout::WienerNetze)),
             Err(Error::LayoutMismatch {
@@ -917,19 +978,20 @@ mod tests {
             entries(&Data::Uint8(3), None).unwrap(),
             vec![Entry::new(None, Data::Uint8(3))]
         );
-        let body = Data::Array(vec![Data::Bool(true), Data::Null, Data::Float32(1.5)]);
-        let e = entries(&body, None).unwrap();
+        let bytes = arr(&[
+            vec![tag::BOOLEAN, 1],
+            vec![tag::NULL],
+            vec![tag::FLOAT32, 0x3F, 0xC0, 0, 0],
+        ]);
+        let e = entries(&data(&bytes), None).unwrap();
         assert_eq!(e.len(), 3);
         assert!(e.iter().all(|e| e.obis.is_none()));
         assert_eq!(e[0].leaf(), Value::Bool(true));
         assert_eq!(e[1].leaf(), Value::Null);
         assert_eq!(e[2].leaf(), Value::Float(1.5));
         // An OBIS octet-string at the very end has no value to pair with.
-        let e = entries(
-            &Data::Structure(vec![Data::Uint8(1), os(&[1, 0, 1, 8, 0, 255])]),
-            None,
-        )
-        .unwrap();
+        let bytes = st(&[vec![tag::UINT8, 1], os(&[1, 0, 1, 8, 0, 255])]);
+        let e = entries(&data(&bytes), None).unwrap();
         assert_eq!(e[1].obis, Some(OBIS_METER_NUMBER));
     }
 }

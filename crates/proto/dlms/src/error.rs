@@ -103,6 +103,15 @@ pub enum Error {
         /// Offset of the element that exceeds the limit.
         offset: usize,
     },
+    /// A-XDR data holds more values than [`crate::axdr::MAX_VALUES`] (possible only with
+    /// compact-arrays of empty structures or arrays, whose elements take no bytes).
+    /// Stage: data.
+    TooManyValues {
+        /// Offset of the element that exceeds the limit.
+        offset: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A-XDR value that is well-formed but not valid for its type (a date-time with the
     /// wrong length, a compact-array type description that does not parse). Stage: data.
     InvalidData {
@@ -150,6 +159,7 @@ impl Error {
             Error::UnknownDataType { .. }
             | Error::DataTruncated { .. }
             | Error::TooDeep { .. }
+            | Error::TooManyValues { .. }
             | Error::InvalidData { .. }
             | Error::LayoutMismatch { .. } => "data",
             Error::BlockOutOfOrder { .. } | Error::ReassemblyOverflow { .. } => "reassembly",
@@ -221,6 +231,9 @@ impl fmt::Display for Error {
             Error::TooDeep { offset } => {
                 write!(f, "data nests too deeply at byte {offset}")
             }
+            Error::TooManyValues { offset, limit } => {
+                write!(f, "more than {limit} data values, at byte {offset}")
+            }
             Error::InvalidData { offset } => write!(f, "invalid data element at byte {offset}"),
             Error::LayoutMismatch { position, elements } => write!(
                 f,
@@ -288,6 +301,10 @@ mod tests {
                 available: 0,
             },
             Error::TooDeep { offset: 0 },
+            Error::TooManyValues {
+                offset: 0,
+                limit: 0,
+            },
             Error::InvalidData { offset: 0 },
             Error::BlockOutOfOrder {
                 expected: 0,

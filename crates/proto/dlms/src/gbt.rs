@@ -162,6 +162,8 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct Reassembler {
     data: Vec<u8>,
+    /// `data` holds a completed message (see [`Reassembler::message`]).
+    complete: bool,
     state: State,
     limit: usize,
     abandoned: u64,
@@ -184,6 +186,7 @@ impl Reassembler {
     pub fn with_limit(limit: usize) -> Self {
         Reassembler {
             data: Vec::new(),
+            complete: false,
             state: State::Skipping,
             limit,
             abandoned: 0,
@@ -200,14 +203,7 @@ impl Reassembler {
     /// * [`Error::BlockOutOfOrder`] when a pending message has a gap (it is dropped);
     /// * [`Error::ReassemblyOverflow`] when the message would exceed the limit (dropped).
     pub fn push(&mut self, apdu: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        let (block, used) = parse_block(apdu)?;
-        if used < apdu.len() {
-            return Err(Error::TrailingBytes {
-                offset: used,
-                count: apdu.len().saturating_sub(used),
-            });
-        }
-        self.push_block(&block)
+        Ok(self.push_in_place(apdu)?.then(|| self.take()))
     }
 
     /// Feeds one parsed block; see [`Reassembler::push`].
@@ -215,12 +211,47 @@ impl Reassembler {
     /// # Errors
     /// As [`Reassembler::push`].
     pub fn push_block(&mut self, block: &Block<'_>) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.accept(block)?.then(|| self.take()))
+    }
+
+    /// [`Reassembler::push`] without giving the buffer away: returns whether this block
+    /// completed a message, which [`Reassembler::message`] then borrows. The buffer then
+    /// serves the next message too, so reassembly stops allocating once it has grown.
+    ///
+    /// # Errors
+    /// As [`Reassembler::push`].
+    pub fn push_in_place(&mut self, apdu: &[u8]) -> Result<bool, Error> {
+        let (block, used) = parse_block(apdu)?;
+        if used < apdu.len() {
+            return Err(Error::TrailingBytes {
+                offset: used,
+                count: apdu.len().saturating_sub(used),
+            });
+        }
+        self.accept(&block)
+    }
+
+    /// The message the last [`Reassembler::push_in_place`] completed, until the next block
+    /// 1 (or [`Reassembler::reset`]).
+    pub fn message(&self) -> Option<&[u8]> {
+        self.complete.then_some(self.data.as_slice())
+    }
+
+    /// The completed message, taking the buffer.
+    fn take(&mut self) -> Vec<u8> {
+        self.complete = false;
+        core::mem::take(&mut self.data)
+    }
+
+    /// Adds `block`; returns whether it completed the message in `data`.
+    fn accept(&mut self, block: &Block<'_>) -> Result<bool, Error> {
         match self.state {
             _ if block.number == 1 => {
                 if matches!(self.state, State::InProgress { .. }) {
                     self.abandoned = self.abandoned.saturating_add(1);
                 }
                 self.data.clear();
+                self.complete = false;
             }
             State::InProgress { next } if block.number == next => {}
             State::InProgress { next } => {
@@ -232,7 +263,7 @@ impl Reassembler {
             }
             State::Skipping => {
                 self.skipped = self.skipped.saturating_add(1);
-                return Ok(None);
+                return Ok(false);
             }
         }
         if self.data.len().saturating_add(block.data.len()) > self.limit {
@@ -242,7 +273,8 @@ impl Reassembler {
         self.data.extend_from_slice(block.data);
         if block.is_last() {
             self.state = State::Skipping;
-            return Ok(Some(core::mem::take(&mut self.data)));
+            self.complete = true;
+            return Ok(true);
         }
         self.state = match block.number.checked_add(1) {
             Some(next) => State::InProgress { next },
@@ -251,12 +283,13 @@ impl Reassembler {
                 return Err(Error::ReassemblyOverflow { limit: self.limit });
             }
         };
-        Ok(None)
+        Ok(false)
     }
 
-    /// Drops a pending message.
+    /// Drops a pending message (and the last completed one).
     pub fn reset(&mut self) {
         self.data.clear();
+        self.complete = false;
         self.state = State::Skipping;
     }
 
@@ -325,6 +358,38 @@ mod tests {
             check_block(&[0xE0, 0x40]),
             Err(Error::Incomplete { needed: None })
         );
+    }
+
+    #[test]
+    fn reassembles_in_place_into_one_buffer() {
+        let first: Vec<u8> = (0..=200).collect();
+        let second: Vec<u8> = (0..150).rev().collect();
+        let mut r = Reassembler::new();
+        let parts = blocks(&first, 64);
+        for (i, b) in parts.iter().enumerate() {
+            let complete = r.push_in_place(b).unwrap();
+            assert_eq!(complete, i + 1 == parts.len());
+            assert_eq!(r.message().is_some(), complete, "block {i}");
+        }
+        assert_eq!(r.message(), Some(&first[..]));
+        let capacity = r.data.capacity();
+        for b in blocks(&second, 64) {
+            r.push_in_place(&b).unwrap();
+        }
+        assert_eq!(r.message(), Some(&second[..]));
+        assert_eq!(r.data.capacity(), capacity, "the buffer is reused");
+        // A new message, or a reset, ends the borrowed one.
+        r.push_in_place(&blocks(&first, 64)[0]).unwrap();
+        assert_eq!(r.message(), None);
+        r.reset();
+        assert_eq!(r.message(), None);
+        // push and push_in_place agree, and push hands the message over.
+        for b in blocks(&second, 64) {
+            if let Some(m) = r.push(&b).unwrap() {
+                assert_eq!(m, second);
+            }
+        }
+        assert_eq!(r.message(), None);
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! # Typical use
 //!
 //! ```
-//! use proto_dlms::{cosem, decode_apdu, Keys, Value};
+//! use proto_dlms::{cosem, decode_apdu, Keys, Scratch, Value};
 //!
 //! # fn main() -> Result<(), proto_dlms::Error> {
 //! // A plain data-notification: invoke id, no date-time, body {OBIS 1.0.1.8.0.255, 12937, {0, Wh}}.
@@ -31,13 +31,19 @@
 //! ];
 //! let key = [0u8; 16];
 //! let keys = Keys { encryption: &key, authentication: None };
-//! let push = decode_apdu(&apdu, Some(&keys))?;
+//! // Holds the plaintext of ciphered APDUs and the decoded values; reuse it across frames.
+//! let mut scratch = Scratch::new();
+//! let push = decode_apdu(&apdu, Some(&keys), &mut scratch)?;
 //! let entries = cosem::entries(&push.notification.body, None)?;
 //! assert_eq!(entries[0].obis_string().as_deref(), Some("1.0.1.8.0.255"));
 //! assert!(matches!(entries[0].leaf(), Value::Number(n) if n.to_string() == "12937"));
 //! assert_eq!(entries[0].unit, Some(cosem::unit::WH));
 //! # Ok(()) }
 //! ```
+//!
+//! The decoded push, its [`Data`] and its [`Entry`]s borrow from the APDU and the
+//! [`Scratch`]: decoding allocates nothing but the entry list (and the scratch space, until
+//! it has grown to the size of the largest frame).
 //!
 //! A transport that receives general-block-transfer APDUs feeds them to a
 //! [`gbt::Reassembler`] first and hands the completed APDU to [`decode_apdu`].
@@ -83,8 +89,10 @@ pub mod gbt;
 pub mod security;
 
 pub use apdu::{decode_apdu, looks_like_plaintext, parse_notification, DataNotification, Push};
-pub use axdr::Data;
+pub use axdr::{Data, Elements, Scratch};
 pub use cosem::{entries, Entry, Layout, Number, Value};
 pub use datetime::DateTime;
 pub use error::Error;
-pub use security::{check_glo, decrypt_glo, encrypt_glo, Decrypted, Keys};
+pub use security::{
+    check_glo, decrypt_glo, decrypt_glo_into, encrypt_glo, Decrypted, Keys, Security,
+};

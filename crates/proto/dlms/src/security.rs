@@ -252,6 +252,20 @@ fn check_security_control(sc: u8) -> Result<(), Error> {
     Ok(())
 }
 
+/// What the security header of a general-glo-ciphering APDU says, and whether the tag was
+/// verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Security {
+    /// System title of the sender.
+    pub system_title: [u8; 8],
+    /// Frame counter (invocation counter).
+    pub frame_counter: u32,
+    /// Security control byte.
+    pub security_control: u8,
+    /// True only when the GCM tag was verified with the authentication key.
+    pub authenticated: bool,
+}
+
 /// Decrypts the general-glo-ciphering APDU at the start of `apdu`.
 ///
 /// * SC `0x20`/`0x21` (no tag): the GCM keystream is applied (AES-CTR from counter block
@@ -263,13 +277,59 @@ fn check_security_control(sc: u8) -> Result<(), Error> {
 ///   AK ‖ plaintext) is verified when an authentication key is given.
 ///
 /// Returns the decrypted APDU and the number of bytes consumed from `apdu`.
+/// [`decrypt_glo_into`] does the same into a buffer the caller reuses.
 ///
 /// # Errors
 /// Everything [`check_glo`] returns, [`Error::Unsupported`] for an unsupported security
 /// control byte and [`Error::AuthenticationFailed`] when the tag does not verify.
 pub fn decrypt_glo(apdu: &[u8], keys: &Keys) -> Result<(Decrypted, usize), Error> {
+    let mut plaintext = Vec::new();
+    let (security, used) = decrypt_glo_into(apdu, keys, &mut plaintext)?;
+    Ok((
+        Decrypted {
+            plaintext,
+            system_title: security.system_title,
+            frame_counter: security.frame_counter,
+            security_control: security.security_control,
+            authenticated: security.authenticated,
+        },
+        used,
+    ))
+}
+
+/// [`decrypt_glo`] into `plaintext`, which is cleared first and on every error; a buffer
+/// kept across frames spares the allocation per frame.
+///
+/// Returns the security header and the number of bytes consumed from `apdu`.
+///
+/// # Errors
+/// As [`decrypt_glo`].
+pub fn decrypt_glo_into(
+    apdu: &[u8],
+    keys: &Keys,
+    plaintext: &mut Vec<u8>,
+) -> Result<(Security, usize), Error> {
+    plaintext.clear();
+    let result = decrypt_into(apdu, keys, plaintext);
+    if result.is_err() {
+        // Nothing unverified stays behind in the caller's buffer.
+        plaintext.clear();
+    }
+    result
+}
+
+fn decrypt_into(
+    apdu: &[u8],
+    keys: &Keys,
+    plaintext: &mut Vec<u8>,
+) -> Result<(Security, usize), Error> {
     let header = parse_header(apdu)?;
-    let end = check_glo(apdu)?;
+    let end = header.end;
+    if apdu.len() < end {
+        return Err(Error::Incomplete {
+            needed: end.checked_sub(apdu.len()),
+        });
+    }
     let content = apdu.get(header.content_start..end).unwrap_or(&[]);
     let Some((sh, payload)) = content.split_first_chunk::<SECURITY_HEADER_LEN>() else {
         return Err(Error::BadLength {
@@ -290,17 +350,17 @@ pub fn decrypt_glo(apdu: &[u8], keys: &Keys) -> Result<(Decrypted, usize), Error
     } else {
         (payload, &[][..])
     };
-    let mut plaintext = body.to_vec();
+    plaintext.extend_from_slice(body);
     let encrypted = sc & SC_ENCRYPTION != 0;
     if encrypted {
-        apply_gcm_keystream(keys.encryption, &iv, &mut plaintext);
+        apply_gcm_keystream(keys.encryption, &iv, plaintext);
     }
     let authenticated = match (tagged, keys.authentication) {
         (true, Some(ak)) => {
             let expected = if encrypted {
-                gcm_tag(keys.encryption, &iv, &aad(sc, ak, None), &plaintext)
+                gcm_tag(keys.encryption, &iv, &aad(sc, ak, None), plaintext)
             } else {
-                gcm_tag(keys.encryption, &iv, &aad(sc, ak, Some(&plaintext)), &[])
+                gcm_tag(keys.encryption, &iv, &aad(sc, ak, Some(plaintext)), &[])
             };
             if !tags_match(&expected, tag) {
                 return Err(Error::AuthenticationFailed);
@@ -310,8 +370,7 @@ pub fn decrypt_glo(apdu: &[u8], keys: &Keys) -> Result<(Decrypted, usize), Error
         _ => false,
     };
     Ok((
-        Decrypted {
-            plaintext,
+        Security {
             system_title: header.system_title,
             frame_counter,
             security_control: sc,
@@ -461,6 +520,50 @@ mod tests {
         let last = apdu.len() - 1;
         apdu[last] ^= 0x01;
         assert_eq!(decrypt_glo(&apdu, &keys), Err(Error::AuthenticationFailed));
+        // Into a reused buffer: nothing unverified stays in it.
+        let mut buf = b"previous frame".to_vec();
+        assert_eq!(
+            decrypt_glo_into(&apdu, &keys, &mut buf),
+            Err(Error::AuthenticationFailed)
+        );
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn decrypting_into_a_reused_buffer_replaces_its_contents() {
+        let apdu = unhex(BURGENLAND);
+        let (ek, ak) = (key(BURGENLAND_EK), key(BURGENLAND_AK));
+        let keys = Keys {
+            encryption: &ek,
+            authentication: Some(&ak),
+        };
+        let mut buf = vec![0xAA; 500];
+        let (security, used) = decrypt_glo_into(&apdu, &keys, &mut buf).unwrap();
+        assert_eq!(buf, unhex(BURGENLAND_PLAIN));
+        assert_eq!(used, apdu.len());
+        let (d, _) = decrypt_glo(&apdu, &keys).unwrap();
+        assert_eq!(
+            (
+                d.system_title,
+                d.frame_counter,
+                d.security_control,
+                d.authenticated
+            ),
+            (
+                security.system_title,
+                security.frame_counter,
+                security.security_control,
+                security.authenticated
+            )
+        );
+        assert!(security.authenticated);
+        assert_eq!(
+            decrypt_glo_into(&apdu[..20], &keys, &mut buf),
+            Err(Error::Incomplete {
+                needed: Some(apdu.len() - 20)
+            })
+        );
+        assert!(buf.is_empty());
     }
 
     #[cfg(not(fuzzing))]

@@ -12,7 +12,7 @@ mod support;
 use proto_dlms::cosem::{self, unit};
 use proto_dlms::{
     decode_apdu, decrypt_glo, entries, gbt, looks_like_plaintext, parse_notification, Data,
-    DateTime, Entry, Error, Keys, Layout, Number, Value,
+    DateTime, Entry, Error, Keys, Layout, Number, Scratch, Value,
 };
 use serde_json::Value as Json;
 use support::{load_all, Vector};
@@ -155,7 +155,7 @@ fn check_entry(e: &Entry, expected: &Json, ctx: &str) {
 }
 
 /// Finds the entry for a JSON key (`A.B.C.D.E.F`, or `A.B.C.D.E.F attr N`).
-fn find<'a>(entries: &'a [Entry], key: &str) -> Option<&'a Entry> {
+fn find<'e, 'a>(entries: &'e [Entry<'a>], key: &str) -> Option<&'e Entry<'a>> {
     let (obis, attr) = match key.split_once(" attr ") {
         Some((o, a)) => (o, Some(a.parse::<i8>().unwrap())),
         None => (key, None),
@@ -172,8 +172,12 @@ fn find<'a>(entries: &'a [Entry], key: &str) -> Option<&'a Entry> {
     hit
 }
 
-fn decoded_entries(v: &Vector) -> (proto_dlms::DataNotification, Vec<Entry>) {
-    let n = parse_notification(&v.plaintext())
+fn decoded_entries<'a>(
+    v: &Vector,
+    plaintext: &'a [u8],
+    scratch: &'a mut Scratch,
+) -> (proto_dlms::DataNotification<'a>, Vec<Entry<'a>>) {
+    let n = parse_notification(plaintext, scratch)
         .unwrap_or_else(|e| panic!("{}: {e} ({})", v.name, e.stage_name()));
     let e = entries(&n.body, None).unwrap();
     (n, e)
@@ -183,7 +187,9 @@ fn decoded_entries(v: &Vector) -> (proto_dlms::DataNotification, Vec<Entry>) {
 fn every_vector_decodes_to_its_expected_values() {
     let mut checked = 0;
     for v in load_all() {
-        let (_, entries) = decoded_entries(&v);
+        let plaintext = v.plaintext();
+        let mut scratch = Scratch::new();
+        let (_, entries) = decoded_entries(&v, &plaintext, &mut scratch);
         for (key, expected) in v.meta["expected"].as_object().unwrap() {
             let ctx = format!("{} {key}", v.name);
             let e = find(&entries, key).unwrap_or_else(|| panic!("{ctx}: no entry"));
@@ -200,7 +206,9 @@ fn clock_and_meter_number_without_obis_code_get_their_obis_codes() {
     // "0.0.96.1.0.255 (meter number, ...)".
     let mut checked = 0;
     for v in load_all() {
-        let (_, entries) = decoded_entries(&v);
+        let plaintext = v.plaintext();
+        let mut scratch = Scratch::new();
+        let (_, entries) = decoded_entries(&v, &plaintext, &mut scratch);
         let Some(unlabeled) = v.meta["expected_unlabeled"].as_array() else {
             continue;
         };
@@ -228,8 +236,10 @@ fn unlabeled_positions_decode_to_their_published_values() {
         let Some(unlabeled) = v.meta["expected_unlabeled"].as_array() else {
             continue;
         };
-        let n = parse_notification(&v.plaintext()).unwrap();
-        let items = n.body.elements().unwrap();
+        let plaintext = v.plaintext();
+        let mut scratch = Scratch::new();
+        let n = parse_notification(&plaintext, &mut scratch).unwrap();
+        let items: Vec<Data> = n.body.elements().unwrap().iter().collect();
         for expected in unlabeled {
             let Some(pos) = expected["position"].as_u64() else {
                 continue;
@@ -248,7 +258,7 @@ fn unlabeled_positions_decode_to_their_published_values() {
                 obis: None,
                 class_id: None,
                 attribute: None,
-                value: item.clone(),
+                value: *item,
                 scaler: 0,
                 unit: None,
             };
@@ -265,7 +275,9 @@ fn unlabeled_positions_decode_to_their_published_values() {
 #[test]
 fn notification_header_matches_the_published_invoke_id_and_date_time() {
     for v in load_all() {
-        let (n, _) = decoded_entries(&v);
+        let plaintext = v.plaintext();
+        let mut scratch = Scratch::new();
+        let (n, _) = decoded_entries(&v, &plaintext, &mut scratch);
         let info = &v.meta["notification"];
         let id = u32::from_str_radix(
             info["long_invoke_id_and_priority_hex"].as_str().unwrap(),
@@ -292,7 +304,7 @@ fn every_vector_decrypts_from_its_wire_bytes_to_the_published_plaintext() {
         let expected = v.plaintext();
         let Some(ek) = v.key("key_hex") else {
             assert_eq!(apdu, expected, "{}: plaintext vector", v.name);
-            assert!(decode_apdu(&apdu, None).is_ok());
+            assert!(decode_apdu(&apdu, None, &mut Scratch::new()).is_ok());
             continue;
         };
         let ak = v.key("auth_key_hex");
@@ -313,8 +325,14 @@ fn every_vector_decrypts_from_its_wire_bytes_to_the_published_plaintext() {
         assert_eq!(d.system_title.to_vec(), title, "{}", v.name);
         let verified = v.meta["gcm_tag"]["verified"].as_bool() == Some(true);
         assert_eq!(d.authenticated, verified && ak.is_some(), "{}", v.name);
-        let push = decode_apdu(&apdu, Some(&keys)).unwrap();
+        let mut scratch = Scratch::new();
+        let push = decode_apdu(&apdu, Some(&keys), &mut scratch).unwrap();
         assert_eq!(push.security.unwrap().authenticated, d.authenticated);
+        let mut s = Scratch::new();
+        assert_eq!(
+            push.notification,
+            parse_notification(&expected, &mut s).unwrap()
+        );
         encrypted += 1;
     }
     assert_eq!(encrypted, 19);
@@ -335,7 +353,7 @@ fn a_wrong_key_on_a_tagless_frame_is_reported_as_probably_wrong() {
         let apdu = v.apdu();
         let (d, _) = decrypt_glo(&apdu, &keys).unwrap();
         assert!(!looks_like_plaintext(&d.plaintext), "{}", v.name);
-        let err = decode_apdu(&apdu, Some(&keys)).unwrap_err();
+        let err = decode_apdu(&apdu, Some(&keys), &mut Scratch::new()).unwrap_err();
         assert_eq!(err, Error::ImplausiblePlaintext, "{}", v.name);
         assert_eq!(err.stage_name(), "decryption");
         assert!(err.to_string().contains("key is probably wrong"));
@@ -388,14 +406,14 @@ fn truncated_apdus_are_incomplete_or_errors_never_panics() {
                 );
             }
             assert!(
-                decode_apdu(cut, Some(&keys)).is_err(),
+                decode_apdu(cut, Some(&keys), &mut Scratch::new()).is_err(),
                 "{} prefix {n}",
                 v.name
             );
         }
         let plain = v.plaintext();
         for n in 0..plain.len() {
-            let e = parse_notification(&plain[..n]).unwrap_err();
+            let e = parse_notification(&plain[..n], &mut Scratch::new()).unwrap_err();
             assert!(
                 ["apdu", "data"].contains(&e.stage_name()),
                 "{} {n}: {e:?}",
@@ -470,7 +488,9 @@ fn positional_vectors_are_recognised_as_their_layout() {
         ("hdlc-dlms/shrdzm-iskra-am550", Some(Layout::Shrdzm12)),
     ];
     for v in load_all() {
-        let (n, _) = decoded_entries(&v);
+        let plaintext = v.plaintext();
+        let mut scratch = Scratch::new();
+        let (n, _) = decoded_entries(&v, &plaintext, &mut scratch);
         let want = expect
             .iter()
             .find(|(p, _)| v.name.starts_with(p))
@@ -496,7 +516,9 @@ fn capture_object_lists_match_the_published_lists() {
         let Some(list) = v.meta["push_capture_objects"].as_array() else {
             continue;
         };
-        let (n, _) = decoded_entries(&v);
+        let plaintext = v.plaintext();
+        let mut scratch = Scratch::new();
+        let (n, _) = decoded_entries(&v, &plaintext, &mut scratch);
         let got = cosem::capture_objects(&n.body).unwrap();
         assert_eq!(got.len(), list.len(), "{}", v.name);
         for (g, w) in got.iter().zip(list) {
@@ -514,7 +536,9 @@ fn capture_object_lists_match_the_published_lists() {
 fn every_entry_of_every_vector_has_a_printable_leaf() {
     // No vector contains values the leaf conversion cannot express.
     for v in load_all() {
-        let (_, entries) = decoded_entries(&v);
+        let plaintext = v.plaintext();
+        let mut scratch = Scratch::new();
+        let (_, entries) = decoded_entries(&v, &plaintext, &mut scratch);
         for e in &entries {
             assert!(
                 !matches!(e.leaf(), Value::Compound | Value::Null),

@@ -114,6 +114,8 @@ pub struct HdlcDlms {
     blocks: gbt::Reassembler,
     /// Stream offset of the first block of the block-transfer message in progress.
     blocks_offset: u64,
+    /// The decrypted APDU and the decoded values, kept across frames.
+    scratch: proto_dlms::Scratch,
 }
 
 impl HdlcDlms {
@@ -128,6 +130,7 @@ impl HdlcDlms {
             link: proto_hdlc::Decoder::new(),
             blocks: gbt::Reassembler::new(),
             blocks_offset: 0,
+            scratch: proto_dlms::Scratch::new(),
         }
     }
 
@@ -141,6 +144,7 @@ impl HdlcDlms {
             link,
             blocks,
             blocks_offset,
+            scratch,
         } = self;
         while let Some(result) = link.pop() {
             let apdu = match result {
@@ -150,7 +154,7 @@ impl HdlcDlms {
                     continue;
                 }
             };
-            let decode = |bytes: &[u8], offset: u64| {
+            let mut decode = |bytes: &[u8], offset: u64| {
                 let (key, meter) = titles.select(bytes, key.as_ref(), meter);
                 map::decode(
                     meter,
@@ -159,6 +163,7 @@ impl HdlcDlms {
                     *layout,
                     bytes,
                     offset,
+                    scratch,
                 )
             };
             if apdu.bytes.first() != Some(&gbt::TAG) {
@@ -168,7 +173,7 @@ impl HdlcDlms {
             // General-Block-Transfer: one block per HDLC message.
             let (abandoned, skipped) = (blocks.abandoned(), blocks.skipped());
             let first = !blocks.in_progress();
-            let result = blocks.push(apdu.bytes);
+            let result = blocks.push_in_place(apdu.bytes);
             if blocks.abandoned() > abandoned {
                 out.push(Err(FrameError::new(
                     Stage::Reassembly,
@@ -193,8 +198,12 @@ impl HdlcDlms {
                 *blocks_offset = apdu.offset;
             }
             match result {
-                Ok(Some(message)) => out.push(decode(&message, *blocks_offset)),
-                Ok(None) => {}
+                Ok(true) => {
+                    if let Some(message) = blocks.message() {
+                        out.push(decode(message, *blocks_offset));
+                    }
+                }
+                Ok(false) => {}
                 Err(e) => out.push(Err(map::dlms_error(&e, apdu.bytes, apdu.offset))),
             }
         }

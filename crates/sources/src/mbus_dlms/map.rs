@@ -24,7 +24,7 @@ use smart_meter_core::{Decimal, FrameError, Key, MeterId, MeterTime, Obis, Readi
 use smart_meter_core::{Stage, Unit, Value};
 
 use proto_dlms::cosem::{Entry, Value as Leaf};
-use proto_dlms::{decode_apdu, entries, Data, DateTime, Keys, Layout, Push};
+use proto_dlms::{decode_apdu, entries, Data, DateTime, Keys, Layout, Push, Scratch};
 
 use crate::key::AesKey;
 
@@ -120,7 +120,8 @@ fn text(b: &[u8]) -> String {
 /// Decodes one complete APDU (plain data-notification or general-glo-ciphering) into a
 /// reading: decryption with `key`/`auth_key`, the notification, its entries (with `layout`, or
 /// recognised automatically), then [`reading`]. `offset` is the stream offset of the frame the
-/// APDU started in, for error details.
+/// APDU started in, for error details. `scratch` receives the decrypted APDU and the decoded
+/// values; the adapters keep one per meter so that decoding a frame does not allocate them.
 ///
 /// # Errors
 /// One [`FrameError`] with the DLMS stage that failed (see [`dlms_error`]).
@@ -131,13 +132,15 @@ pub fn decode(
     layout: Option<Layout>,
     apdu: &[u8],
     offset: u64,
+    scratch: &mut Scratch,
 ) -> Result<Reading, FrameError> {
     let (key, auth_key) = keys;
     let keys = key.map(|k| Keys {
         encryption: k.bytes(),
         authentication: auth_key.map(AesKey::bytes),
     });
-    let push = decode_apdu(apdu, keys.as_ref()).map_err(|e| dlms_error(&e, apdu, offset))?;
+    let push =
+        decode_apdu(apdu, keys.as_ref(), scratch).map_err(|e| dlms_error(&e, apdu, offset))?;
     let entries =
         entries(&push.notification.body, layout).map_err(|e| dlms_error(&e, apdu, offset))?;
     Ok(reading(meter, protocol, &push, &entries))
@@ -209,7 +212,9 @@ mod tests {
 
     #[test]
     fn maps_a_flat_push_with_scalers_units_clock_and_meter_number() {
-        let push = decode_apdu(&flat_push(), None).unwrap();
+        let apdu = flat_push();
+        let mut scratch = Scratch::new();
+        let push = decode_apdu(&apdu, None, &mut scratch).unwrap();
         let e = entries(&push.notification.body, None).unwrap();
         let r = reading(&MeterId::new("evn").unwrap(), "mbus-dlms", &push, &e);
         assert_eq!(r.protocol, "mbus-dlms");
@@ -233,7 +238,8 @@ mod tests {
     fn a_push_without_clock_element_gets_the_notification_time_as_clock() {
         // Same notification with a body of one {OBIS, value} structure.
         let apdu = unhex(&format!("0F80000001 0C{DT} 0202 0906 0100200700FF 12092A"));
-        let push = decode_apdu(&apdu, None).unwrap();
+        let mut scratch = Scratch::new();
+        let push = decode_apdu(&apdu, None, &mut scratch).unwrap();
         let e = entries(&push.notification.body, None).unwrap();
         let r = reading(&MeterId::new("m").unwrap(), "hdlc-dlms", &push, &e);
         assert_eq!(
@@ -255,7 +261,8 @@ mod tests {
         };
         let title = [0x4B, 0x46, 0x4D, 0x67, 0x50, 0, 0, 0x09];
         let ciphered = proto_dlms::encrypt_glo(&flat_push(), &title, 35, 0x20, &keys).unwrap();
-        let push = decode_apdu(&ciphered, Some(&keys)).unwrap();
+        let mut scratch = Scratch::new();
+        let push = decode_apdu(&ciphered, Some(&keys), &mut scratch).unwrap();
         let e = entries(&push.notification.body, None).unwrap();
         let r = reading(&MeterId::new("evn").unwrap(), "mbus-dlms", &push, &e);
         assert_eq!(r.authenticated, Some(false));

@@ -110,6 +110,8 @@ pub struct MbusDlms {
     auth_key: Option<AesKey>,
     titles: Titles,
     link: proto_mbus::Decoder,
+    /// The decrypted APDU and the decoded values, kept across frames.
+    scratch: proto_dlms::Scratch,
 }
 
 impl MbusDlms {
@@ -121,6 +123,7 @@ impl MbusDlms {
             auth_key: config.auth_key.clone(),
             titles: Titles::new(&config.keys, &config.meters),
             link: proto_mbus::Decoder::new(),
+            scratch: proto_dlms::Scratch::new(),
         }
     }
 
@@ -131,6 +134,7 @@ impl MbusDlms {
             auth_key,
             titles,
             link,
+            scratch,
         } = self;
         while let Some(result) = link.pop() {
             out.push(match result {
@@ -143,6 +147,7 @@ impl MbusDlms {
                         None,
                         apdu.bytes,
                         apdu.offset,
+                        scratch,
                     )
                 }
                 Err(e) => Err(link_error(&e)),
