@@ -203,7 +203,10 @@ pub async fn run_reconnecting<F, Fut, S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut backoff = Backoff::new(Duration::from_secs(60));
-    let mut logged_failure = false;
+    // The first failed attempt is logged at once; while the link stays down, a reminder with the
+    // number of attempts follows at most every five minutes.
+    let mut failing_since: Option<(std::time::Instant, u64)> = None;
+    let mut last_reminder = std::time::Instant::now();
     loop {
         sink.stats.set_state(SourceState::Connecting);
         let opened = tokio::select! {
@@ -219,7 +222,10 @@ pub async fn run_reconnecting<F, Fut, S>(
                 sink.stats.set_state(SourceState::Running);
                 sink.stats.set_last_error(None);
                 info!(source = %sink.name, link = what, "Link open; reading.");
-                logged_failure = false;
+                if let Some((since, attempts)) = failing_since.take() {
+                    info!(source = %sink.name, link = what, attempts, down_for = ?since.elapsed(),
+                        "Link is back.");
+                }
                 backoff.reset();
                 let end = pump(&mut io, proto, sink, cancel).await;
                 if !matches!(end, PumpEnd::Cancelled) {
@@ -245,10 +251,21 @@ pub async fn run_reconnecting<F, Fut, S>(
             Err(e) => {
                 sink.stats.set_last_error(Some(e.to_string()));
                 let delay = backoff.next_delay();
-                if !logged_failure {
-                    warn!(source = %sink.name, link = what, error = %e, retry_in = ?delay,
-                        "Cannot open link; retrying with backoff.");
-                    logged_failure = true;
+                match &mut failing_since {
+                    None => {
+                        warn!(source = %sink.name, link = what, error = %e, retry_in = ?delay,
+                            "Cannot open link; retrying with backoff.");
+                        failing_since = Some((std::time::Instant::now(), 1));
+                        last_reminder = std::time::Instant::now();
+                    }
+                    Some((since, attempts)) => {
+                        *attempts += 1;
+                        if last_reminder.elapsed() >= Duration::from_secs(300) {
+                            warn!(source = %sink.name, link = what, error = %e, attempts = *attempts,
+                                down_for = ?since.elapsed(), "Link still unavailable; retrying.");
+                            last_reminder = std::time::Instant::now();
+                        }
+                    }
                 }
                 sink.stats.set_state(SourceState::Backoff);
                 tokio::select! {
