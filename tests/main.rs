@@ -1,3 +1,9 @@
-//! End-to-end and operations tests: one test binary, a module per topic.
+//! End-to-end, fault-injection and operations tests: one test binary, a module per topic. The
+//! fault-injection tests drive the real gateway (configured from a settings file) against real
+//! helpers: socat pty pairs for serial ports, InfluxDB 1.x, FIFOs, TCP bridges.
 
+mod garbage;
+mod influx_outage;
 mod ops;
+mod serial_unplug;
+mod slow_sink;
