@@ -222,6 +222,13 @@ pub async fn run_reconnecting<F, Fut, S>(
                 logged_failure = false;
                 backoff.reset();
                 let end = pump(&mut io, proto, sink, cancel).await;
+                if !matches!(end, PumpEnd::Cancelled) {
+                    // The link's input has ended: a frame cut short by it (an unplugged
+                    // adapter) is reported and counted like any other bad frame.
+                    let mut out: Output = Vec::new();
+                    proto.finish(&mut out);
+                    sink.emit(&mut out);
+                }
                 proto.reset();
                 match end {
                     PumpEnd::Cancelled => break,
