@@ -18,9 +18,16 @@ use smart_meter_core::stats::SinkStats;
 use smart_meter_core::Subscription;
 
 pub mod console;
+pub mod homeassistant;
+pub mod homie;
 pub mod influxdb;
 pub mod jsonl;
+pub mod mqtt;
+pub mod mqtt_conn;
+pub mod queue;
 pub mod solarview;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 /// The `type` of a sink table and its settings. The only list of sink kinds.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +41,15 @@ pub enum SinkConfig {
     Influxdb(Box<influxdb::Config>),
     /// The Solarview export file of kaifareader (classic or full format).
     Solarview(solarview::Config),
+    /// Every reading and per-interval aggregates in SQLite, MariaDB/MySQL or PostgreSQL.
+    #[cfg(feature = "sql")]
+    Sql(sql::Config),
+    /// Every meter as a Homie 4.0.0 device.
+    Homie(homie::Config),
+    /// Home Assistant MQTT discovery configs and states.
+    Homeassistant(homeassistant::Config),
+    /// An MQTT broker: reading JSON, one topic per value, or a predecessor's layout.
+    Mqtt(Box<mqtt::Config>),
 }
 
 impl SinkConfig {
@@ -44,6 +60,11 @@ impl SinkConfig {
             SinkConfig::Jsonl(_) => "jsonl",
             SinkConfig::Influxdb(_) => "influxdb",
             SinkConfig::Solarview(_) => "solarview",
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(_) => "sql",
+            SinkConfig::Homie(_) => "homie",
+            SinkConfig::Homeassistant(_) => "homeassistant",
+            SinkConfig::Mqtt(_) => "mqtt",
         }
     }
 
@@ -54,6 +75,11 @@ impl SinkConfig {
             SinkConfig::Jsonl(c) => c.validate(),
             SinkConfig::Influxdb(c) => c.validate(),
             SinkConfig::Solarview(c) => c.validate(),
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(c) => c.validate(),
+            SinkConfig::Homie(c) => c.validate(),
+            SinkConfig::Homeassistant(c) => c.validate(),
+            SinkConfig::Mqtt(c) => c.validate(),
         }
     }
 
@@ -74,6 +100,11 @@ impl SinkConfig {
             SinkConfig::Jsonl(c) => jsonl::run(c, sub, stats).await,
             SinkConfig::Influxdb(c) => influxdb::run(*c, sub, stats).await,
             SinkConfig::Solarview(c) => solarview::run(c, sub, stats).await,
+            #[cfg(feature = "sql")]
+            SinkConfig::Sql(c) => sql::run(c, sub, stats).await,
+            SinkConfig::Homie(c) => homie::run(c, sub, stats).await,
+            SinkConfig::Homeassistant(c) => homeassistant::run(c, sub, stats).await,
+            SinkConfig::Mqtt(c) => mqtt::run(*c, sub, stats).await,
         }
     }
 }

@@ -2,10 +2,10 @@
 //! readings.
 //!
 //! # Layout
-//! - [`protocol`]: the [`MeterProtocol`](protocol::MeterProtocol) seam every adapter
+//! - [`protocol`]: the [`protocol::MeterProtocol`] seam every adapter
 //!   implements.
 //! - [`transport`]: `serial`, `tcp` and `file` replay, all driving the same pump loop.
-//! - [`key`]: [`AesKey`](key::AesKey), keys from config with redacted `Debug`.
+//! - [`key`]: [`key::AesKey`], keys from config with redacted `Debug`.
 //! - [`serial_settings`]: line settings and per-protocol defaults.
 //! - One folder per protocol adapter, listed in [`ProtocolConfig`].
 //!
@@ -19,8 +19,10 @@
 //! 3. One variant in [`ProtocolConfig`] and one arm in each of its matches.
 
 pub mod dsmr;
+pub mod hdlc_dlms;
 pub mod kamstrup;
 pub mod key;
+pub mod mbus_dlms;
 pub mod protocol;
 pub mod serial_settings;
 pub mod transport;
@@ -44,6 +46,10 @@ use transport::Sink;
 /// The protocol of a source and its protocol-specific settings. The only list of protocols.
 #[derive(Debug, Clone)]
 pub enum ProtocolConfig {
+    /// DLMS/COSEM push over wired M-Bus (Netz NÖ, KSM West).
+    MbusDlms(mbus_dlms::Config),
+    /// DLMS/COSEM push over HDLC (Wiener Netze, Netz Burgenland, IR heads, HAN ports).
+    HdlcDlms(hdlc_dlms::Config),
     /// DSMR P1 telegrams, plain or encrypted (Energienetze Steiermark, Luxembourg).
     Dsmr(dsmr::Config),
     /// Kamstrup KMP polling over an optical head.
@@ -51,7 +57,7 @@ pub enum ProtocolConfig {
 }
 
 /// The protocol names accepted in `protocol = "…"`.
-pub const PROTOCOLS: &[&str] = &[dsmr::NAME, kamstrup::NAME];
+pub const PROTOCOLS: &[&str] = &[mbus_dlms::NAME, hdlc_dlms::NAME, dsmr::NAME, kamstrup::NAME];
 
 impl ProtocolConfig {
     /// Parses the protocol-specific keys (`rest`: the source table without the transport and
@@ -64,6 +70,8 @@ impl ProtocolConfig {
         rest: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Self, Vec<(String, String)>> {
         match protocol {
+            mbus_dlms::NAME => parse_protocol(rest).map(ProtocolConfig::MbusDlms),
+            hdlc_dlms::NAME => parse_protocol(rest).map(ProtocolConfig::HdlcDlms),
             dsmr::NAME => parse_protocol(rest).map(ProtocolConfig::Dsmr),
             kamstrup::NAME => parse_protocol(rest).map(ProtocolConfig::Kamstrup),
             other => Err(vec![(
@@ -79,6 +87,8 @@ impl ProtocolConfig {
     /// The protocol name.
     pub fn name(&self) -> &'static str {
         match self {
+            ProtocolConfig::MbusDlms(_) => mbus_dlms::NAME,
+            ProtocolConfig::HdlcDlms(_) => hdlc_dlms::NAME,
             ProtocolConfig::Dsmr(_) => dsmr::NAME,
             ProtocolConfig::Kamstrup(_) => kamstrup::NAME,
         }
@@ -87,6 +97,8 @@ impl ProtocolConfig {
     /// Serial defaults of the protocol.
     pub fn line(&self) -> LineDefaults {
         match self {
+            ProtocolConfig::MbusDlms(_) => mbus_dlms::LINE,
+            ProtocolConfig::HdlcDlms(_) => hdlc_dlms::LINE,
             ProtocolConfig::Dsmr(_) => dsmr::LINE,
             ProtocolConfig::Kamstrup(_) => kamstrup::LINE,
         }
@@ -95,6 +107,8 @@ impl ProtocolConfig {
     /// Semantic problems as (key, message).
     pub fn validate(&self) -> Vec<(String, String)> {
         match self {
+            ProtocolConfig::MbusDlms(c) => c.validate(),
+            ProtocolConfig::HdlcDlms(c) => c.validate(),
             ProtocolConfig::Dsmr(c) => c.validate(),
             ProtocolConfig::Kamstrup(c) => c.validate(),
         }
@@ -103,6 +117,8 @@ impl ProtocolConfig {
     /// A fresh protocol instance for `meter`.
     pub fn build(&self, meter: MeterId) -> Box<dyn MeterProtocol> {
         match self {
+            ProtocolConfig::MbusDlms(c) => c.build(meter),
+            ProtocolConfig::HdlcDlms(c) => c.build(meter),
             ProtocolConfig::Dsmr(c) => c.build(meter),
             ProtocolConfig::Kamstrup(c) => c.build(meter),
         }

@@ -1,7 +1,8 @@
 //! The data-notification APDU (`0x0F`) that push meters send, and [`decode_apdu`], which
 //! takes any supported APDU (plain or general-glo-ciphered) to a [`Push`].
 //!
-//! IEC 62056-5-3 §9.5 / Green Book ed. 9 §9.3.8 (DataNotification service):
+//! IEC 62056-5-3 (`Data-Notification-Request` APDU) / Green Book ed. 9, "DataNotification
+//! service":
 //!
 //! ```text
 //! 0F | long-invoke-id-and-priority (4, BE) | date-time (00, or 0C + 12 bytes) | notification-body (Data)
@@ -17,7 +18,7 @@ use crate::datetime::DateTime;
 use crate::error::Error;
 use crate::security::{self, Keys, TAG_GENERAL_GLO_CIPHERING};
 
-/// APDU tag of data-notification (IEC 62056-5-3 §9.5, `[15]`).
+/// APDU tag of data-notification (IEC 62056-5-3 COSEMpdu, `[15]`).
 pub const TAG_DATA_NOTIFICATION: u8 = 0x0F;
 /// APDU tag of general-block-transfer (`[224]`), see [`crate::gbt`].
 pub const TAG_GENERAL_BLOCK_TRANSFER: u8 = 0xE0;
@@ -370,6 +371,24 @@ mod tests {
             decode_apdu(&long, Some(&keys)),
             Err(Error::TrailingBytes { .. })
         ));
+    }
+
+    #[test]
+    fn an_authenticated_frame_with_a_bad_body_reports_the_body_error() {
+        let (ek, ak) = ([1u8; 16], [2u8; 16]);
+        let keys = Keys {
+            encryption: &ek,
+            authentication: Some(&ak),
+        };
+        let bad = [0x0F, 0, 0, 0, 1, 0x00, 0x07];
+        let apdu = encrypt_glo(&bad, &[0; 8], 1, 0x30, &keys).unwrap();
+        assert_eq!(
+            decode_apdu(&apdu, Some(&keys)),
+            Err(Error::UnknownDataType {
+                tag: 0x07,
+                offset: 6
+            })
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! A-XDR encoded COSEM `Data` (IEC 62056-6-2 / Blue Book DLMS UA 1000-1 ed. 15 §4.1.5,
-//! encoding per IEC 61334-6 A-XDR, Green Book §9.5 `Data ::= CHOICE`).
+//! encoding per IEC 61334-6 A-XDR, `Data ::= CHOICE` of IEC 62056-5-3).
 //!
 //! Every value starts with its type tag; arrays, structures and strings carry an A-XDR
 //! length (same forms as BER: short, `0x81`–`0x83`). Parsing is bounded:

@@ -6,7 +6,7 @@
 //! 1. **Capture-object list first** (L+G E450/E570, Iskraemeco AM550 CH, L+G E360): the
 //!    first element is the push setup's object list, an array of
 //!    `{class_id uint16, logical_name octet-string(6), attribute int8, data_index uint16}`
-//!    (Blue Book §4.4.8, push setup attribute 2); the following elements are the values in
+//!    (Blue Book, "Push setup" class 40, attribute 2 `push_object_list`); the following elements are the values in
 //!    the same order. Entries carry class and attribute; the object list itself (class 40,
 //!    attribute 2) is not repeated as an entry.
 //! 2. **Positional** pushes without OBIS codes, selected by a [`Layout`] (given, or found by

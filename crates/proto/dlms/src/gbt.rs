@@ -1,6 +1,7 @@
 //! General-block-transfer (`0xE0`) reassembly, sans-IO.
 //!
-//! Green Book DLMS UA 1000-2 ed. 9 §9.4.6.13 and IEC 62056-5-3 §9.5:
+//! Green Book DLMS UA 1000-2 ed. 9, "General block transfer (GBT) mechanism", and the
+//! `general-block-transfer` APDU of IEC 62056-5-3:
 //!
 //! ```text
 //! E0 | block-control (1) | block-number (2, BE) | block-number-ack (2, BE) | block-data (A-XDR length + bytes)

@@ -8,12 +8,12 @@
 //!
 //! | module | what | specification |
 //! |---|---|---|
-//! | [`gbt`] | general-block-transfer (`0xE0`) reassembly | Green Book §9.4.6.13, IEC 62056-5-3 §9.5 |
-//! | [`security`] | general-glo-ciphering (`0xDB`): AES-128-GCM, 12-byte tag, unauthenticated CTR path | Green Book §9.2.7.2.4, NIST SP 800-38D |
-//! | [`apdu`] | data-notification (`0x0F`); [`decode_apdu`] for plain or ciphered APDUs | IEC 62056-5-3 §9.5, Green Book §9.3.8 |
+//! | [`gbt`] | general-block-transfer (`0xE0`) reassembly | Green Book "General block transfer", IEC 62056-5-3 |
+//! | [`security`] | general-glo-ciphering (`0xDB`): AES-128-GCM, 12-byte tag, unauthenticated CTR path | Green Book "Cryptographic protection", NIST SP 800-38D |
+//! | [`apdu`] | data-notification (`0x0F`); [`decode_apdu`] for plain or ciphered APDUs | IEC 62056-5-3, Green Book "DataNotification service" |
 //! | [`axdr`] | A-XDR `Data` values | Blue Book §4.1.5, IEC 61334-6 |
 //! | [`datetime`] | COSEM date-time (deviation sign, "not specified" fields) | Blue Book §4.1.6.1 |
-//! | [`cosem`] | body → [`Entry`] list: capture-object lists, positional [`Layout`]s, OBIS/value lists | Blue Book §4.4.8 (push setup) |
+//! | [`cosem`] | body → [`Entry`] list: capture-object lists, positional [`Layout`]s, OBIS/value lists | Blue Book "Push setup" (class 40) |
 //!
 //! "Blue Book" is DLMS UA 1000-1 (COSEM interface classes and OBIS), "Green Book" DLMS UA
 //! 1000-2 (architecture and protocols).

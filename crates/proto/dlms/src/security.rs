@@ -1,14 +1,14 @@
 //! General-glo-ciphering (`0xDB`): the envelope encrypted push meters wrap their APDU in.
 //!
-//! DLMS UA 1000-2 (Green Book) ed. 9 §9.2.7.2.4 (cryptographic protection) and IEC 62056-5-3
-//! §9.5 (`general-glo-ciphering ::= SEQUENCE { system-title OCTET STRING, ciphered-content
-//! OCTET STRING }`). On the wire:
+//! DLMS UA 1000-2 (Green Book) ed. 9, "Cryptographic protection", and the xDLMS APDU
+//! definitions of IEC 62056-5-3 (`general-glo-ciphering ::= SEQUENCE { system-title OCTET
+//! STRING, ciphered-content OCTET STRING }`). On the wire:
 //!
 //! ```text
 //! DB | len(system title)=08 | system title (8) | BER length L | SC | FC (4, BE) | ciphertext | [tag (12)]
 //! ```
 //!
-//! * SC, the security control byte (Green Book §9.2.7.2.4.2, table "security control byte"):
+//! * SC, the security control byte (Green Book, table "Security control byte"):
 //!   bits 0..3 security suite, bit 4 (0x10) authentication, bit 5 (0x20) encryption, bit 6
 //!   (0x40) key set (unicast/broadcast), bit 7 (0x80) compression. Suites 0 and 1 both use
 //!   AES-128-GCM for this envelope; suite 2 (AES-256) and compression are not supported.
@@ -38,11 +38,11 @@ use ctr::cipher::{KeyIvInit, StreamCipher};
 use crate::ber;
 use crate::error::Error;
 
-/// APDU tag of general-glo-ciphering (IEC 62056-5-3 §9.5, `[219]`).
+/// APDU tag of general-glo-ciphering (IEC 62056-5-3 COSEMpdu, `[219]`).
 pub const TAG_GENERAL_GLO_CIPHERING: u8 = 0xDB;
-/// Length of the system title (Green Book §4.3.4: 3 manufacturer letters + 5 bytes).
+/// Length of the system title (Green Book "System title": 3 manufacturer letters + 5 bytes).
 pub const SYSTEM_TITLE_LEN: usize = 8;
-/// Length of the GCM tag DLMS transmits (Green Book §9.2.7.2.4.4: 12 bytes).
+/// Length of the GCM tag DLMS transmits (Green Book, AES-GCM with a 12-byte authentication tag).
 pub const TAG_LEN: usize = 12;
 /// Length of the security header: SC (1) + FC (4).
 pub const SECURITY_HEADER_LEN: usize = 5;

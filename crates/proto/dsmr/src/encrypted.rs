@@ -94,7 +94,7 @@ pub struct Frame {
     /// The decryption result (plaintext, system title, frame counter, whether the tag was
     /// verified).
     pub decrypted: Decrypted,
-    /// Offset of the APDU's `DB` in the stream (bytes pushed since creation or `reset`).
+    /// Offset of the APDU's `DB` in the stream (bytes pushed before it since creation).
     pub offset: u64,
     /// Length of the APDU in bytes.
     pub len: usize,
@@ -128,6 +128,8 @@ pub struct EncryptedFramer {
     /// Failures starting before this stream offset are not reported.
     quiet_until: u64,
     skipped: u64,
+    /// Stream offset where the last returned frame or failure started.
+    last: u64,
 }
 
 impl Default for EncryptedFramer {
@@ -154,6 +156,7 @@ impl EncryptedFramer {
             base: 0,
             quiet_until: 0,
             skipped: 0,
+            last: 0,
         }
     }
 
@@ -187,19 +190,20 @@ impl EncryptedFramer {
         self.advance(keys, true)
     }
 
-    /// Pushes all of `bytes`, handing every frame or failure to `f`.
+    /// Pushes all of `bytes`, handing every frame or failure to `f`, with the stream offset
+    /// where it started (see [`last_offset`](Self::last_offset)).
     pub fn feed(
         &mut self,
         bytes: &[u8],
         keys: &Keys<'_>,
-        mut f: impl FnMut(Result<Frame, EncryptedError>),
+        mut f: impl FnMut(u64, Result<Frame, EncryptedError>),
     ) {
         let mut rest = bytes;
         loop {
             let n = self.push(rest);
             rest = rest.get(n..).unwrap_or_default();
             while let Some(frame) = self.next_frame(keys) {
-                f(frame);
+                f(self.last, frame);
             }
             if rest.is_empty() {
                 break;
@@ -207,11 +211,17 @@ impl EncryptedFramer {
         }
     }
 
-    /// Drops everything buffered (the link was reopened); stream offsets restart at 0.
+    /// Drops everything buffered (the link was reopened). Stream offsets keep counting.
     pub fn reset(&mut self) {
-        self.buf.clear();
-        self.base = 0;
-        self.quiet_until = 0;
+        let n = self.buf.len();
+        self.drop_front(n, true);
+        self.quiet_until = self.base;
+    }
+
+    /// Stream offset (bytes pushed before it since creation) of the `DB` that started the
+    /// frame or failure last returned.
+    pub fn last_offset(&self) -> u64 {
+        self.last
     }
 
     /// Bytes skipped so far because they were outside any frame.
@@ -254,6 +264,7 @@ impl EncryptedFramer {
                 Outcome::Wait => return None,
                 Outcome::NotAStart => self.drop_front(1, true),
                 Outcome::Frame(frame) => {
+                    self.last = self.base;
                     self.drop_front(frame.len, false);
                     return Some(Ok(frame));
                 }
@@ -265,6 +276,7 @@ impl EncryptedFramer {
                     };
                     self.drop_front(1, true);
                     if start >= self.quiet_until {
+                        self.last = start;
                         self.quiet_until =
                             start.saturating_add(u64::try_from(claimed).unwrap_or(u64::MAX));
                         return Some(Err(error));

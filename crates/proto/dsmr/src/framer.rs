@@ -27,6 +27,10 @@ pub struct Framer {
     /// When `buf` starts with `/`: `buf[1..scanned]` holds neither `!` nor `/`.
     scanned: usize,
     skipped: u64,
+    /// Stream offset of `buf[0]`: bytes pushed before it since creation.
+    base: u64,
+    /// Stream offset where the last returned frame or error started.
+    last: u64,
 }
 
 impl Default for Framer {
@@ -52,6 +56,8 @@ impl Framer {
             consumed: 0,
             scanned: 0,
             skipped: 0,
+            base: 0,
+            last: 0,
         }
     }
 
@@ -65,6 +71,7 @@ impl Framer {
         if self.buf.is_empty() {
             let start = input.iter().position(|&b| b == b'/').unwrap_or(input.len());
             self.skip(start);
+            self.advance_base(start);
             taken = start;
             input = input.get(start..).unwrap_or_default();
         }
@@ -89,14 +96,18 @@ impl Framer {
         Some(range.map(|r| self.buf.get(r).unwrap_or_default()))
     }
 
-    /// Pushes all of `bytes`, handing every frame or error to `f` as soon as it is complete.
-    pub fn feed(&mut self, bytes: &[u8], mut f: impl FnMut(Result<&[u8], Error>)) {
+    /// Pushes all of `bytes`, handing every frame or error to `f` as soon as it is complete,
+    /// with the stream offset where it started (see [`last_offset`](Self::last_offset)).
+    pub fn feed(&mut self, bytes: &[u8], mut f: impl FnMut(u64, Result<&[u8], Error>)) {
         let mut rest = bytes;
         loop {
             let n = self.push(rest);
             rest = rest.get(n..).unwrap_or_default();
-            while let Some(frame) = self.next_frame() {
-                f(frame);
+            while let Some(range) = self.advance(false) {
+                f(
+                    self.last,
+                    range.map(|r| self.buf.get(r).unwrap_or_default()),
+                );
             }
             if rest.is_empty() {
                 break;
@@ -104,11 +115,24 @@ impl Framer {
         }
     }
 
-    /// Drops everything buffered (the link was reopened).
+    /// Drops everything buffered (the link was reopened). Stream offsets keep counting.
     pub fn reset(&mut self) {
+        self.advance_base(self.buf.len());
         self.buf.clear();
         self.consumed = 0;
         self.scanned = 0;
+    }
+
+    /// Stream offset (bytes pushed before it since creation) of the `/` that started the frame
+    /// or error last returned by [`next_frame`](Self::next_frame) or [`finish`](Self::finish).
+    pub fn last_offset(&self) -> u64 {
+        self.last
+    }
+
+    fn advance_base(&mut self, n: usize) {
+        self.base = self
+            .base
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
     }
 
     /// Bytes buffered for a telegram not yet complete.
@@ -135,7 +159,9 @@ impl Framer {
     }
 
     fn drop_front(&mut self, n: usize) {
-        self.buf.drain(..n.min(self.buf.len()));
+        let n = n.min(self.buf.len());
+        self.buf.drain(..n);
+        self.advance_base(n);
         self.scanned = 0;
     }
 
@@ -154,6 +180,7 @@ impl Framer {
                 return None;
             }
         }
+        self.last = self.base;
         let bang = match find_bang(&self.buf, self.scanned.max(1)) {
             Err(Error::Truncated { len }) => {
                 self.drop_front(len);
@@ -217,7 +244,7 @@ mod tests {
     fn collect(framer: &mut Framer, chunks: &[&[u8]]) -> Vec<Result<Vec<u8>, Error>> {
         let mut out = Vec::new();
         for c in chunks {
-            framer.feed(c, |f| out.push(f.map(<[u8]>::to_vec)));
+            framer.feed(c, |_, f| out.push(f.map(<[u8]>::to_vec)));
         }
         while let Some(f) = framer.finish() {
             out.push(f.map(<[u8]>::to_vec));
@@ -312,6 +339,33 @@ mod tests {
         assert_eq!(
             collect(&mut Framer::new(), &[&stream]),
             vec![Err(Error::BadCrcLine { offset: 5 }), Ok(a)]
+        );
+    }
+
+    #[test]
+    fn reports_the_stream_offset_of_each_frame_and_error() {
+        let a = telegram("1-0:1.8.1(1*kWh)");
+        let mut stream = b"noise".to_vec();
+        stream.extend_from_slice(&a);
+        stream.extend_from_slice(b"xx/cut");
+        stream.extend_from_slice(&a);
+        let mut seen = Vec::new();
+        let mut f = Framer::new();
+        let mut rest = &stream[..];
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(rest.len().min(5));
+            let n = f.push(chunk);
+            assert_eq!(n, chunk.len());
+            while let Some(r) = f.next_frame() {
+                let ok = r.is_ok();
+                seen.push((ok, f.last_offset()));
+            }
+            rest = tail;
+        }
+        let second = 5 + a.len() as u64;
+        assert_eq!(
+            seen,
+            vec![(true, 5), (false, second + 2), (true, second + 6)]
         );
     }
 

@@ -8,7 +8,7 @@
 //!   chunking; resynchronises on garbage; bounded buffer.
 //! - [`Telegram`] ([`telegram`]): check, then parse one telegram; verifies the CRC-16/ARC
 //!   ([`crc`]), accepts DSMR 2.2/3 telegrams without CRC as [`Checksum::Absent`].
-//! - [`Line`], [`Object`], [`Group`] ([`line`]): the lenient OBIS line grammar, with
+//! - [`Line`], [`Object`], [`Group`] ([`line`](mod@line)): the lenient OBIS line grammar, with
 //!   continuation lines, M-Bus channel lines, the power failure log; unknown lines are data.
 //! - [`Number`], [`Timestamp`] ([`value`]): exact decimals and `YYMMDDhhmmssX` timestamps.
 //!
@@ -39,6 +39,7 @@ mod error;
 pub mod framer;
 pub mod line;
 mod obis;
+mod scan;
 pub mod telegram;
 pub mod value;
 

@@ -10,6 +10,7 @@
 //! Nothing here is an error: a line that does not follow the grammar is a [`Line::Unknown`], an
 //! id that is not an OBIS code is kept as text ([`Object::id`]). All views borrow the telegram.
 
+use crate::scan::find_any;
 use crate::value::{decode_hex, Number, Timestamp};
 use crate::Obis;
 
@@ -81,28 +82,85 @@ impl<'a> Iterator for Groups<'a> {
     }
 }
 
-/// Splits the first group off `text` (leading whitespace and line breaks skipped).
-fn split_group(text: &str) -> Option<(Group<'_>, &str)> {
-    let text = text.trim_start_matches([' ', '\t', '\r', '\n']);
-    let inner = text.strip_prefix('(')?;
-    let close = inner.find([')', '('])?;
-    if inner.as_bytes().get(close) != Some(&b')') {
-        return None;
-    }
-    let content = inner.get(..close)?;
-    let rest = inner.get(close.checked_add(1)?..)?;
-    Some((Group(content), rest))
+/// True for the spaces tolerated around groups.
+const fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t')
 }
 
-/// True when `text` is one or more well-formed groups and nothing else but spaces.
-fn is_groups(text: &str) -> bool {
-    let mut rest = text;
-    let mut any = false;
-    while let Some((_, r)) = split_group(rest) {
-        rest = r;
-        any = true;
+/// Splits the first group off `text` (leading blanks and line breaks skipped). Byte scans only:
+/// the delimiters are ASCII, so every cut is on a char boundary.
+fn split_group(text: &str) -> Option<(Group<'_>, &str)> {
+    let bytes = text.as_bytes();
+    let open = bytes
+        .iter()
+        .position(|&b| !(is_blank(b) || b == b'\r' || b == b'\n'))?;
+    if bytes.get(open) != Some(&b'(') {
+        return None;
     }
-    any && rest.trim_matches([' ', '\t']).is_empty()
+    let start = open.checked_add(1)?;
+    let len = bytes
+        .get(start..)?
+        .iter()
+        .position(|&b| b == b')' || b == b'(')?;
+    let close = start.checked_add(len)?;
+    if bytes.get(close) != Some(&b')') {
+        return None;
+    }
+    Some((
+        Group(text.get(start..close)?),
+        text.get(close.checked_add(1)?..)?,
+    ))
+}
+
+/// Scans a line from `pos` (where its groups start) to its end in one pass. Returns whether
+/// the rest of the line is one or more well-formed groups with only blanks between them, the
+/// end of the line's text (before CR LF) and the start of the next line.
+fn scan_groups(bytes: &[u8], pos: usize) -> (bool, usize, usize) {
+    let mut i = pos;
+    let mut inside = false;
+    let mut well_formed = true;
+    let mut any = false;
+    let (text_end, next) = loop {
+        match bytes.get(i) {
+            None => break (i, i),
+            Some(b'\n') => break (i, i.saturating_add(1)),
+            Some(_) if inside => {
+                // Jump to the end of the group (or the line break that cuts it).
+                let rest = bytes.get(i..).unwrap_or_default();
+                match find_any(rest, [b')', b'(', b'\n']) {
+                    Some(j) => {
+                        i = i.saturating_add(j);
+                        match bytes.get(i) {
+                            Some(b')') => inside = false,
+                            Some(b'(') => well_formed = false,
+                            _ => continue,
+                        }
+                    }
+                    None => {
+                        i = bytes.len();
+                        continue;
+                    }
+                }
+            }
+            Some(b'(') => {
+                inside = true;
+                any = true;
+            }
+            Some(&b) if is_blank(b) || b == b'\r' => {}
+            Some(_) => well_formed = false,
+        }
+        i = i.saturating_add(1);
+    };
+    let text_end = match text_end.checked_sub(1) {
+        Some(before) if bytes.get(before) == Some(&b'\r') => before,
+        _ => text_end,
+    };
+    (well_formed && any && !inside, text_end.max(pos), next)
+}
+
+/// Trims blanks (not line breaks) on both sides.
+fn trim_blanks(text: &str) -> &str {
+    text.trim_matches([' ', '\t'])
 }
 
 /// A data object: an id and its value groups.
@@ -246,17 +304,22 @@ impl<'a> Lines<'a> {
         Lines { body, pos: 0 }
     }
 
-    /// The physical line starting at `pos`: (its text without CR/LF, the start of the next).
-    fn physical(&self, pos: usize) -> Option<(&'a str, usize)> {
-        let rest = self.body.get(pos..)?;
-        if rest.is_empty() {
-            return None;
+    /// Continuation lines after an object: lines holding only groups. Returns the end of the
+    /// last one's text, or `end` when there is none; advances past them.
+    fn continuations(&mut self, mut end: usize) -> usize {
+        let bytes = self.body.as_bytes();
+        loop {
+            let rest = bytes.get(self.pos..).unwrap_or_default();
+            if rest.iter().find(|&&b| !is_blank(b)) != Some(&b'(') {
+                return end;
+            }
+            let (well_formed, text_end, next) = scan_groups(bytes, self.pos);
+            if !well_formed {
+                return end;
+            }
+            end = text_end;
+            self.pos = next;
         }
-        let (line, next) = match rest.find('\n') {
-            Some(nl) => (rest.get(..nl)?, pos.checked_add(nl)?.checked_add(1)?),
-            None => (rest, self.body.len()),
-        };
-        Some((line.strip_suffix('\r').unwrap_or(line), next))
     }
 }
 
@@ -264,35 +327,41 @@ impl<'a> Iterator for Lines<'a> {
     type Item = Line<'a>;
 
     fn next(&mut self) -> Option<Line<'a>> {
+        let bytes = self.body.as_bytes();
         loop {
             let start = self.pos;
-            let (text, next) = self.physical(start)?;
-            self.pos = next;
-            if text.trim().is_empty() {
-                continue;
+            let rest = bytes.get(start..)?;
+            if rest.is_empty() {
+                return None;
             }
-            let Some(open) = text.find('(') else {
-                return Some(Line::Unknown(text));
+            let stop = find_any(rest, [b'(', b'\n']);
+            let open = match stop.map(|i| (i, rest.get(i))) {
+                Some((i, Some(b'('))) => start.checked_add(i)?,
+                other => {
+                    // A line without groups: blank, or unknown text.
+                    let len = other.map_or(rest.len(), |(i, _)| i);
+                    self.pos = start.checked_add(len)?.checked_add(1)?.min(bytes.len());
+                    let text = self.body.get(start..start.checked_add(len)?)?;
+                    let text = text.strip_suffix('\r').unwrap_or(text);
+                    if text.bytes().all(is_blank) {
+                        continue;
+                    }
+                    return Some(Line::Unknown(text));
+                }
             };
-            let (id, groups) = (text.get(..open)?, text.get(open..)?);
-            let id = id.trim();
-            if id.is_empty() || !is_groups(groups) {
+            let (well_formed, text_end, next) = scan_groups(bytes, open);
+            self.pos = next;
+            let text = self.body.get(start..text_end)?;
+            let id = trim_blanks(self.body.get(start..open)?);
+            if id.is_empty() || !well_formed {
                 return Some(Line::Unknown(text));
             }
             // DSMR 2.2/3 put the M-Bus value on the next line, as groups without an id.
-            let groups_start = start.checked_add(open)?;
-            let mut end = start.checked_add(text.len())?;
-            while let Some((cont, after)) = self.physical(self.pos) {
-                if !cont.trim_start().starts_with('(') || !is_groups(cont.trim_start()) {
-                    break;
-                }
-                end = self.pos.checked_add(cont.len())?;
-                self.pos = after;
-            }
+            let end = self.continuations(text_end);
             return Some(Line::Object(Object {
                 id,
                 obis: Obis::parse(id),
-                groups: self.body.get(groups_start..end)?,
+                groups: self.body.get(open..end)?,
                 raw: self.body.get(start..end)?,
             }));
         }
@@ -394,6 +463,24 @@ mod tests {
             Line::Unknown(u) => panic!("expected an object, got {u:?}"),
         }
         assert_eq!(lines.len(), 4);
+    }
+
+    #[test]
+    fn reports_unclosed_and_nested_groups_as_unknown() {
+        let lines: Vec<_> =
+            Lines::new("1-0:1.8.1(12\r\n1-0:1.8.2(1(2)\r\n1-0:1.8.3(5)x\r\n1-0:1.8.4(7)").collect();
+        assert_eq!(
+            lines[..3],
+            [
+                Line::Unknown("1-0:1.8.1(12"),
+                Line::Unknown("1-0:1.8.2(1(2)"),
+                Line::Unknown("1-0:1.8.3(5)x"),
+            ]
+        );
+        assert!(matches!(lines[3], Line::Object(o) if o.raw() == "1-0:1.8.4(7)"));
+        assert_eq!(lines.len(), 4);
+        let last: Vec<_> = Lines::new("0-0:96.13.0(4142").collect();
+        assert_eq!(last, [Line::Unknown("0-0:96.13.0(4142")]);
     }
 
     #[test]

@@ -23,17 +23,35 @@ impl Obis {
     /// Parses `A-B:C.D.E`, `A-B:C.D.E*F` or `A-B:C.D.E.F`; each group 0..=255 in at most three
     /// decimal digits. `None` for anything else.
     pub fn parse(text: &str) -> Option<Obis> {
-        let (a, rest) = text.split_once('-')?;
-        let (b, rest) = rest.split_once(':')?;
-        let mut parts = rest.splitn(4, ['.', '*']);
-        let c = group(parts.next()?)?;
-        let d = group(parts.next()?)?;
-        let e = group(parts.next()?)?;
-        let f = match parts.next() {
-            Some(f) => group(f)?,
-            None => 255,
-        };
-        Some(Obis([group(a)?, group(b)?, c, d, e, f]))
+        let bytes = text.as_bytes();
+        let mut out = [0, 0, 0, 0, 0, 255];
+        let mut pos = 0;
+        let separators = [Some(b'-'), Some(b':'), Some(b'.'), Some(b'.'), None];
+        for (slot, separator) in out.iter_mut().zip(separators) {
+            let (value, next) = group(bytes, pos)?;
+            *slot = value;
+            pos = next;
+            if let Some(sep) = separator {
+                if bytes.get(pos) != Some(&sep) {
+                    return None;
+                }
+                pos = pos.checked_add(1)?;
+            }
+        }
+        match bytes.get(pos) {
+            None => {}
+            Some(b'*' | b'.') => {
+                let (f, end) = group(bytes, pos.checked_add(1)?)?;
+                if end != bytes.len() {
+                    return None;
+                }
+                if let Some(slot) = out.last_mut() {
+                    *slot = f;
+                }
+            }
+            Some(_) => return None,
+        }
+        Some(Obis(out))
     }
 
     /// The M-Bus channel of a DSMR object: value group B (`0-1:24.2.1` is channel 1).
@@ -42,11 +60,26 @@ impl Obis {
     }
 }
 
-fn group(text: &str) -> Option<u8> {
-    if text.is_empty() || text.len() > 3 || !text.bytes().all(|b| b.is_ascii_digit()) {
+/// One to three decimal digits at `pos`, at most 255: (value, offset after the digits).
+fn group(bytes: &[u8], pos: usize) -> Option<(u8, usize)> {
+    let mut value: u16 = 0;
+    let mut end = pos;
+    while let Some(&b) = bytes.get(end) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        if end.checked_sub(pos)? == 3 {
+            return None;
+        }
+        value = value
+            .checked_mul(10)?
+            .checked_add(u16::from(b.checked_sub(b'0')?))?;
+        end = end.checked_add(1)?;
+    }
+    if end == pos {
         return None;
     }
-    text.parse().ok()
+    Some((u8::try_from(value).ok()?, end))
 }
 
 impl fmt::Display for Obis {

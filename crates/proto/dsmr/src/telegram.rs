@@ -5,6 +5,7 @@
 //! [`Checksum::Absent`]. The CRC may be written with fewer than four digits (`!B9F`).
 
 use crate::line::{Line, Lines, Object};
+use crate::scan::find_any;
 use crate::value::Timestamp;
 use crate::{crc, Error, Obis};
 
@@ -82,7 +83,7 @@ pub(crate) fn tail(bytes: &[u8], bang: usize, at_end: bool) -> Result<Tail, Erro
 /// `from` on. `Err(Truncated)` when a new `/` comes first.
 pub(crate) fn find_bang(bytes: &[u8], from: usize) -> Result<Option<usize>, Error> {
     let rest = bytes.get(from..).unwrap_or_default();
-    match rest.iter().position(|&b| b == b'!' || b == b'/') {
+    match find_any(rest, [b'!', b'/']) {
         Some(i) => {
             let at = from.saturating_add(i);
             if bytes.get(at) == Some(&b'/') {

@@ -64,7 +64,7 @@ fn run(wire: &[&[u8]], keys: &Keys<'_>) -> Vec<Result<Frame, EncryptedError>> {
     let mut framer = EncryptedFramer::new();
     let mut out = Vec::new();
     for chunk in wire {
-        framer.feed(chunk, keys, |f| out.push(f));
+        framer.feed(chunk, keys, |_, f| out.push(f));
     }
     while let Some(f) = framer.finish(keys) {
         out.push(f);

@@ -170,7 +170,7 @@ fn framer_finds_every_vector_in_a_noisy_stream_whatever_the_chunking() {
                 1 + (rng.next() % 300) as usize
             };
             let (chunk, tail) = rest.split_at(n.min(rest.len()));
-            framer.feed(chunk, |f| frames.push(f.unwrap().to_vec()));
+            framer.feed(chunk, |_, f| frames.push(f.unwrap().to_vec()));
             rest = tail;
         }
         assert!(framer.finish().is_none());

@@ -11,10 +11,13 @@
 //!   telegram's unit; `m3` is written `m³`, other units as sent (`kWh`, `kvarh`, `kVArh`, `GJ`;
 //!   those with a DLMS code, such as `Wh`, `W`, `V`, `A`, `var`, `Hz`, `s`, map to it).
 //! - A group without a unit stays text exactly as sent: `"0002"`, equipment ids and
-//!   `0-0:96.13.0` messages in their hex form, and the meter clock `0-0:1.0.0` as its raw
-//!   `YYMMDDhhmmssX` text.
-//! - [`Reading::meter_time`] is the clock `0-0:1.0.0`, with `S` read as UTC+02:00 (CEST) and `W`
-//!   as UTC+01:00 (CET).
+//!   `0-0:96.13.0` messages in their hex form.
+//! - The meter clock `0-0:1.0.0` is [`Reading::meter_time`] and, as SPEC.md asks, the value of
+//!   `0.0.1.0.0.255` as an ISO time string (`2023-08-17T15:24:25+02:00`), with `S` read as
+//!   UTC+02:00 (CEST) and `W` as UTC+01:00 (CET). The published vectors keep the telegram's
+//!   `YYMMDDhhmmssX` text; their tests convert it. A clock that does not parse stays text. The
+//!   offsets assume the CET zone of every DSMR country in the vectors; Irish meters (vector
+//!   `ie-iskra-mie5t` says `S` in February) are off by one hour.
 //!
 //! What the one-value-per-key model leaves out (available from `proto-dsmr`'s typed API: see
 //! `Object::captured`, `Object::legacy_mbus`, `Object::power_failures`): the capture time of
@@ -23,7 +26,7 @@
 //! maximum history.
 
 use proto_dsmr::{Number, Telegram, Timestamp};
-use smart_meter_core::{Decimal, Key, MeterId, MeterTime, Obis, Reading, Sample, Unit};
+use smart_meter_core::{Decimal, Key, MeterId, MeterTime, Obis, Reading, Sample, Unit, Value};
 
 use super::NAME;
 
@@ -42,9 +45,14 @@ pub fn map(telegram: &Telegram<'_>, meter: &MeterId, authenticated: Option<bool>
         let Some(group) = object.value() else {
             continue;
         };
-        let sample = match group.quantity() {
-            Some((number, unit)) => Sample::number(key, decimal(number), self::unit(unit)),
-            None => Sample::text(key, group.raw()),
+        let sample = match (group.quantity(), reading.meter_time) {
+            (Some((number, unit)), _) => Sample::number(key, decimal(number), self::unit(unit)),
+            (None, Some(time)) if key == Key::Obis(Obis::CLOCK) => Sample {
+                key,
+                value: Value::Time(time),
+                unit: None,
+            },
+            (None, _) => Sample::text(key, group.raw()),
         };
         reading.samples.push(sample);
     }
@@ -122,7 +130,7 @@ mod tests {
             "2020-04-26T22:33:25+02:00"
         );
         let clock = r.obis(Obis::CLOCK).unwrap();
-        assert_eq!(clock.value.to_string(), "200426223325S");
+        assert_eq!(clock.value.to_string(), "2020-04-26T22:33:25+02:00");
         let r = reading("0-0:1.0.0(161113205757W)");
         assert_eq!(
             r.meter_time.unwrap().to_string(),

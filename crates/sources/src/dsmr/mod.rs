@@ -20,6 +20,12 @@
 //! not a telegram: the key is probably wrong), `authentication` (the tag does not verify).
 //! Line noise between frames is skipped silently.
 //!
+//! # Misconfiguration
+//! Without `key`, encrypted P1 frames on the line are reported once each as `decryption`
+//! errors saying to set `key` (framing errors from their ciphertext are then suppressed). With
+//! `key`, plain telegrams with a valid CRC are reported as `decryption` errors saying to remove
+//! `key`; they are never decoded, so a key also means no unauthenticated plain input.
+//!
 //! The mapping to readings is described in [`map`].
 
 pub mod map;
@@ -84,23 +90,39 @@ pub struct Dsmr {
 
 #[derive(Debug)]
 enum Mode {
-    Plain(Framer),
+    Plain {
+        framer: Framer,
+        /// Watches for encrypted P1 frames, to tell the user that `key` is missing.
+        sniffer: EncryptedFramer,
+        /// An encrypted frame was seen: framing errors from ciphertext are noise.
+        encrypted_seen: bool,
+    },
     Encrypted {
         framer: EncryptedFramer,
         key: AesKey,
         auth_key: Option<AesKey>,
+        /// Watches for plain telegrams, to tell the user that `key` is set for a plain meter.
+        sniffer: Framer,
     },
 }
+
+/// The sniffer's key in plain mode: any key tells an encrypted frame by its structure.
+const NO_KEY: [u8; 16] = [0; 16];
 
 impl Dsmr {
     /// A protocol instance for `meter` configured by `config`.
     pub fn new(meter: MeterId, config: &Config) -> Self {
         let mode = match &config.key {
-            None => Mode::Plain(Framer::new()),
+            None => Mode::Plain {
+                framer: Framer::new(),
+                sniffer: EncryptedFramer::new(),
+                encrypted_seen: false,
+            },
             Some(key) => Mode::Encrypted {
                 framer: EncryptedFramer::new(),
                 key: key.clone(),
                 auth_key: config.auth_key.clone(),
+                sniffer: Framer::new(),
             },
         };
         Dsmr { meter, mode }
@@ -115,17 +137,43 @@ impl MeterProtocol for Dsmr {
     fn on_bytes(&mut self, bytes: &[u8], out: &mut Output) {
         let Dsmr { meter, mode } = self;
         match mode {
-            Mode::Plain(framer) => framer.feed(bytes, |frame| out.push(plain(meter, frame))),
+            Mode::Plain {
+                framer,
+                sniffer,
+                encrypted_seen,
+            } => {
+                let keys = Keys {
+                    encryption: &NO_KEY,
+                    authentication: None,
+                };
+                sniffer.feed(bytes, &keys, |at, frame| {
+                    if let Some(e) = missing_key(at, &frame) {
+                        *encrypted_seen = true;
+                        out.push(Err(e));
+                    }
+                });
+                framer.feed(bytes, |at, frame| {
+                    push_plain(out, *encrypted_seen, plain(meter, at, frame));
+                });
+            }
             Mode::Encrypted {
                 framer,
                 key,
                 auth_key,
+                sniffer,
             } => {
                 let keys = Keys {
                     encryption: key.bytes(),
                     authentication: auth_key.as_ref().map(AesKey::bytes),
                 };
-                framer.feed(bytes, &keys, |frame| out.push(encrypted(meter, frame)));
+                framer.feed(bytes, &keys, |at, frame| {
+                    out.push(encrypted(meter, at, frame));
+                });
+                sniffer.feed(bytes, |at, frame| {
+                    if let Some(e) = unexpected_plain(at, frame) {
+                        out.push(Err(e));
+                    }
+                });
             }
         }
     }
@@ -133,22 +181,48 @@ impl MeterProtocol for Dsmr {
     fn finish(&mut self, out: &mut Output) {
         let Dsmr { meter, mode } = self;
         match mode {
-            Mode::Plain(framer) => {
+            Mode::Plain {
+                framer,
+                sniffer,
+                encrypted_seen,
+            } => {
+                let keys = Keys {
+                    encryption: &NO_KEY,
+                    authentication: None,
+                };
+                while let Some(frame) = sniffer.finish(&keys) {
+                    if let Some(e) = missing_key(sniffer.last_offset(), &frame) {
+                        *encrypted_seen = true;
+                        out.push(Err(e));
+                    }
+                }
                 while let Some(frame) = framer.finish() {
-                    out.push(plain(meter, frame));
+                    // Once per input: copy the last frame so the framer can be asked its offset.
+                    let frame = frame.map(<[u8]>::to_vec);
+                    let at = framer.last_offset();
+                    let result = plain(meter, at, frame.as_deref().map_err(|e| *e));
+                    push_plain(out, *encrypted_seen, result);
                 }
             }
             Mode::Encrypted {
                 framer,
                 key,
                 auth_key,
+                sniffer,
             } => {
                 let keys = Keys {
                     encryption: key.bytes(),
                     authentication: auth_key.as_ref().map(AesKey::bytes),
                 };
                 while let Some(frame) = framer.finish(&keys) {
-                    out.push(encrypted(meter, frame));
+                    out.push(encrypted(meter, framer.last_offset(), frame));
+                }
+                while let Some(frame) = sniffer.finish() {
+                    let frame = frame.map(<[u8]>::to_vec);
+                    let at = sniffer.last_offset();
+                    if let Some(e) = unexpected_plain(at, frame.as_deref().map_err(|e| *e)) {
+                        out.push(Err(e));
+                    }
                 }
             }
         }
@@ -156,27 +230,121 @@ impl MeterProtocol for Dsmr {
 
     fn reset(&mut self) {
         match &mut self.mode {
-            Mode::Plain(framer) => framer.reset(),
-            Mode::Encrypted { framer, .. } => framer.reset(),
+            Mode::Plain {
+                framer, sniffer, ..
+            } => {
+                framer.reset();
+                sniffer.reset();
+            }
+            Mode::Encrypted {
+                framer, sniffer, ..
+            } => {
+                framer.reset();
+                sniffer.reset();
+            }
         }
     }
 }
 
-/// A plain frame (or framing error) → reading or error.
-fn plain(meter: &MeterId, frame: Result<&[u8], proto_dsmr::Error>) -> Result<Reading, FrameError> {
-    let telegram = Telegram::parse(frame.map_err(telegram_error)?).map_err(telegram_error)?;
+/// A plain frame (or framing error) starting at stream offset `at` → reading or error.
+fn plain(
+    meter: &MeterId,
+    at: u64,
+    frame: Result<&[u8], proto_dsmr::Error>,
+) -> Result<Reading, FrameError> {
+    let parsed = frame.and_then(Telegram::parse);
+    let telegram = parsed.map_err(|e| at_offset(at, telegram_error(e)))?;
     Ok(map::map(&telegram, meter, None))
 }
 
-/// A decrypted frame (or failed one) → reading or error.
-fn encrypted(meter: &MeterId, frame: Result<Frame, EncryptedError>) -> Result<Reading, FrameError> {
-    let frame = frame.map_err(encrypted_error)?;
-    let telegram = frame.telegram().map_err(telegram_error)?;
+/// A decrypted frame (or failed one) starting at stream offset `at` → reading or error.
+fn encrypted(
+    meter: &MeterId,
+    at: u64,
+    frame: Result<Frame, EncryptedError>,
+) -> Result<Reading, FrameError> {
+    let frame = frame.map_err(|e| at_offset(at, encrypted_error(e)))?;
+    let telegram = frame
+        .telegram()
+        .map_err(|e| at_offset(at, telegram_error(e)))?;
     Ok(map::map(
         &telegram,
         meter,
         Some(frame.decrypted.authenticated),
     ))
+}
+
+/// In plain mode, once encrypted frames were seen, framing errors are ciphertext noise.
+fn push_plain(out: &mut Output, encrypted_seen: bool, result: Result<Reading, FrameError>) {
+    match result {
+        Err(e) if encrypted_seen && e.stage == Stage::Framing => {}
+        other => out.push(other),
+    }
+}
+
+/// Plain mode: an encrypted P1 frame on the line means `key` is missing.
+fn missing_key(at: u64, frame: &Result<Frame, EncryptedError>) -> Option<FrameError> {
+    let title = match frame {
+        Ok(f) => Some(f.decrypted.system_title),
+        Err(
+            EncryptedError::Decryption { .. }
+            | EncryptedError::Authentication { .. }
+            | EncryptedError::Checksum { .. }
+            | EncryptedError::Truncated { .. },
+        ) => None,
+        // A header-like byte sequence in line noise; not worth a message.
+        Err(_) => return None,
+    };
+    let title = title
+        .map(|t| format!(" from system title {}", system_title_text(&t)))
+        .unwrap_or_default();
+    Some(at_offset(
+        at,
+        FrameError::new(
+            Stage::Decryption,
+            format!(
+                "encrypted P1 frame (DLMS general-glo-ciphering){title}, but no `key` is \
+                 configured: set `key` (and `auth_key`) for this meter"
+            ),
+        ),
+    ))
+}
+
+/// Encrypted mode: a plain telegram with a valid CRC means `key` is set for a plain meter.
+/// Such telegrams are never decoded (they carry no authentication).
+fn unexpected_plain(at: u64, frame: Result<&[u8], proto_dsmr::Error>) -> Option<FrameError> {
+    let telegram = Telegram::parse(frame.ok()?).ok()?;
+    if !matches!(telegram.checksum(), proto_dsmr::Checksum::Verified(_)) {
+        return None;
+    }
+    Some(at_offset(
+        at,
+        FrameError::new(
+            Stage::Decryption,
+            "plain (unencrypted) telegram received, but `key` is configured: this meter does \
+             not encrypt, remove `key` (plain telegrams are not accepted while a key is set)",
+        ),
+    ))
+}
+
+/// A system title as text: three letters of manufacturer and the serial in hex.
+fn system_title_text(title: &[u8; 8]) -> String {
+    title
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Names where in the input the frame started (bytes received since the protocol was built).
+fn at_offset(at: u64, mut e: FrameError) -> FrameError {
+    e.detail = format!("frame at byte {at}: {}", e.detail);
+    e
 }
 
 fn telegram_error(e: proto_dsmr::Error) -> FrameError {

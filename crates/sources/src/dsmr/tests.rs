@@ -86,27 +86,6 @@ fn assert_matches_expected(v: &Vector, reading: &Reading) {
     let got_keys: BTreeSet<&String> = values.keys().collect();
     let want_keys: BTreeSet<&String> = expected.keys().collect();
     assert_eq!(got_keys, want_keys, "{name}: keys");
-    for (key, want) in expected {
-        let got = &values[key];
-        match &want["unit"] {
-            Value::Null => {
-                assert_eq!(got["unit"], Value::Null, "{name}: {key} unit");
-                assert!(want["value"].is_string(), "{name}: {key}");
-                assert_eq!(got["value"], want["value"], "{name}: {key} value");
-            }
-            Value::String(unit) => {
-                let unit = if unit == "m3" { "m³" } else { unit.as_str() };
-                assert_eq!(got["unit"], unit, "{name}: {key} unit");
-                assert!(got["value"].is_number(), "{name}: {key} {got}");
-                assert_eq!(
-                    got["value"].as_f64(),
-                    want["value"].as_f64(),
-                    "{name}: {key} value"
-                );
-            }
-            other => panic!("{name}: {key}: unit {other}"),
-        }
-    }
     // The meter clock: the raw `YYMMDDhhmmssX` of `0.0.1.0.0.255`, with S = +02:00, W = +01:00.
     let want_time = expected.get("0.0.1.0.0.255").map(|clock| {
         let raw = clock["value"].as_str().unwrap();
@@ -127,6 +106,32 @@ fn assert_matches_expected(v: &Vector, reading: &Reading) {
             d(10)
         )
     });
+    for (key, want) in expected {
+        let got = &values[key];
+        match &want["unit"] {
+            Value::Null if key == "0.0.1.0.0.255" => {
+                // SPEC.md: the meter clock is an ISO time string; the vectors keep the raw text.
+                assert_eq!(got["unit"], Value::Null, "{name}: {key} unit");
+                assert_eq!(got["value"].as_str(), want_time.as_deref(), "{name}: clock");
+            }
+            Value::Null => {
+                assert_eq!(got["unit"], Value::Null, "{name}: {key} unit");
+                assert!(want["value"].is_string(), "{name}: {key}");
+                assert_eq!(got["value"], want["value"], "{name}: {key} value");
+            }
+            Value::String(unit) => {
+                let unit = if unit == "m3" { "m³" } else { unit.as_str() };
+                assert_eq!(got["unit"], unit, "{name}: {key} unit");
+                assert!(got["value"].is_number(), "{name}: {key} {got}");
+                assert_eq!(
+                    got["value"].as_f64(),
+                    want["value"].as_f64(),
+                    "{name}: {key} value"
+                );
+            }
+            other => panic!("{name}: {key}: unit {other}"),
+        }
+    }
     assert_eq!(json["meter_time"].as_str(), want_time.as_deref(), "{name}");
     let want_auth = match v.config.key {
         None => Value::Null,
@@ -234,16 +239,30 @@ fn reports_a_bad_crc_as_checksum_and_resumes_at_the_next_telegram() {
     assert_eq!(stages(&out), vec![Ok(()), Err(Stage::Checksum), Ok(())]);
     let detail = &out[1].as_ref().unwrap_err().detail;
     assert!(detail.contains("56DD"), "{detail}");
+    let at = format!("frame at byte {}:", v.wire.len());
+    assert!(detail.starts_with(&at), "{detail}");
 }
 
 #[test]
 fn reports_a_telegram_cut_by_the_end_of_input_as_framing() {
     let v = plain_vector("be-fluvius-emucs-171");
-    let out = decode(&v.config, &[&v.wire[..500]]);
-    assert_eq!(stages(&out), vec![Err(Stage::Framing)]);
+    let mut cut = v.wire.clone();
+    cut.extend_from_slice(&v.wire[..500]);
+    let out = decode(&v.config, &[&cut]);
+    assert_eq!(stages(&out), vec![Ok(()), Err(Stage::Framing)]);
+    let detail = &out[1].as_ref().unwrap_err().detail;
+    let at = format!("frame at byte {}: telegram cut short", v.wire.len());
+    assert!(detail.starts_with(&at), "{detail}");
     let v = encrypted_vector("lu-smarty");
-    let out = decode(&v.config, &[&v.wire[..300]]);
+    let mut cut = b"noise".to_vec();
+    cut.extend_from_slice(&v.wire[..300]);
+    let out = decode(&v.config, &[&cut]);
     assert_eq!(stages(&out), vec![Err(Stage::Framing)]);
+    let detail = &out[0].as_ref().unwrap_err().detail;
+    assert!(
+        detail.starts_with("frame at byte 5: input ended inside"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -336,4 +355,48 @@ fn config_takes_key_and_auth_key_and_rejects_unknown_keys() {
 fn line_defaults_are_115200_8n1() {
     assert_eq!(LINE, LineDefaults::n81(115_200));
     assert_eq!(NAME, "dsmr");
+}
+
+#[test]
+fn says_to_set_key_when_the_line_carries_encrypted_frames() {
+    for v in load("encrypted") {
+        let mut stream = Vec::new();
+        for _ in 0..3 {
+            stream.extend_from_slice(&v.wire);
+        }
+        let out = decode(&Config::default(), &[&stream]);
+        let hints: Vec<&FrameError> = out
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .filter(|e| e.stage == Stage::Decryption && e.detail.contains("set `key`"))
+            .collect();
+        assert_eq!(hints.len(), 3, "{}: {out:?}", v.name);
+        assert!(out.iter().all(Result::is_err), "{}", v.name);
+        // Only noise from the ciphertext of the first frame may precede the first hint.
+        let first = out
+            .iter()
+            .position(|r| r.as_ref().is_err_and(|e| e.detail.contains("set `key`")));
+        assert!(
+            out[first.unwrap() + 1..]
+                .iter()
+                .all(|r| r.as_ref().is_err_and(|e| e.detail.contains("set `key`"))),
+            "{}: {out:?}",
+            v.name
+        );
+    }
+}
+
+#[test]
+fn says_to_remove_key_when_the_line_carries_plain_telegrams() {
+    let v = plain_vector("at-est5-sagemcom-t210dr-plain");
+    let config: Config =
+        serde_json::from_str(r#"{"key":"D491470F47126332B07D1923B3504188"}"#).unwrap();
+    let out = decode(&config, &[&v.wire, &v.wire]);
+    assert_eq!(
+        stages(&out),
+        vec![Err(Stage::Decryption), Err(Stage::Decryption)]
+    );
+    let detail = &out[0].as_ref().unwrap_err().detail;
+    assert!(detail.contains("plain (unencrypted) telegram"), "{detail}");
+    assert!(detail.starts_with("frame at byte 0:"), "{detail}");
 }
