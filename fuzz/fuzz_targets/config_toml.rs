@@ -32,16 +32,13 @@ fn check_loaded(s: &Settings, profile: &str, input: &str) {
     let debug = format!("{s:?}").to_lowercase();
     let input = input.to_lowercase();
     for source in &s.sources {
-        #[allow(irrefutable_let_patterns, unreachable_patterns)]
-        let keys: Vec<&[u8; 16]> = match &source.protocol {
-            ProtocolConfig::Dsmr(c) => c
-                .key
-                .iter()
-                .chain(c.auth_key.iter())
-                .map(|k| k.bytes())
-                .collect(),
-            _ => Vec::new(),
+        let (key, auth_key) = match &source.protocol {
+            ProtocolConfig::Dsmr(c) => (&c.key, &c.auth_key),
+            ProtocolConfig::MbusDlms(c) => (&c.key, &c.auth_key),
+            ProtocolConfig::HdlcDlms(c) => (&c.key, &c.auth_key),
+            ProtocolConfig::Kamstrup(_) => (&None, &None),
         };
+        let keys: Vec<&[u8; 16]> = key.iter().chain(auth_key.iter()).map(|k| k.bytes()).collect();
         for key in keys {
             let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
             // Only when the text appears nowhere else (a meter named like the key is legal).

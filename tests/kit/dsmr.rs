@@ -74,14 +74,23 @@ pub fn capture(range: std::ops::Range<u64>) -> Vec<u8> {
 }
 
 /// The telegram number a reading JSON object carries (its `1-0:1.8.1` in Wh), after checking
-/// that its meter clock agrees.
+/// that its meter clock (`0.0.1.0.0.255`, ISO 8601) agrees.
 pub fn index_of(reading: &Value) -> u64 {
     let kwh = reading["values"][INDEX_KEY]["value"]
         .as_f64()
         .unwrap_or_else(|| panic!("no {INDEX_KEY} in {reading}"));
     let i = (kwh * 1000.0).round() as u64;
     let clock = reading["values"]["0.0.1.0.0.255"]["value"].as_str();
-    let want = format!("{}W", cet_digits(EPOCH + i as i64));
+    let d = cet_digits(EPOCH + i as i64);
+    let want = format!(
+        "20{}-{}-{}T{}:{}:{}+01:00",
+        &d[0..2],
+        &d[2..4],
+        &d[4..6],
+        &d[6..8],
+        &d[8..10],
+        &d[10..12]
+    );
     assert_eq!(
         clock,
         Some(want.as_str()),

@@ -8,6 +8,7 @@ pub mod dsmr;
 pub mod gateway;
 pub mod http;
 pub mod influxd;
+pub mod proxy;
 pub mod pty;
 pub mod tcp;
 pub mod wait;
