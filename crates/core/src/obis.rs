@@ -81,30 +81,6 @@ impl FromStr for Obis {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_as_six_dotted_groups() {
-        assert_eq!(Obis::ENERGY_IMPORT.to_string(), "1.0.1.8.0.255");
-    }
-
-    #[test]
-    fn parses_common_notations() {
-        for s in [
-            "1.0.1.8.0.255",
-            "1-0:1.8.0*255",
-            "1-0:1.8.0",
-            "1-0:1.8.0.255",
-        ] {
-            assert_eq!(s.parse::<Obis>().unwrap(), Obis::ENERGY_IMPORT, "{s}");
-        }
-        assert!("1.0.1".parse::<Obis>().is_err());
-        assert!("1.0.1.8.0.256".parse::<Obis>().is_err());
-    }
-}
-
 /// A short English name for well-known OBIS codes (IEC 62056-61 / DLMS UA 1000-1 object list),
 /// used by the console table, Homie `$name` and Home Assistant entity names.
 pub fn describe(obis: Obis) -> Option<&'static str> {
@@ -153,4 +129,28 @@ pub fn describe(obis: Obis) -> Option<&'static str> {
         (1, 0, 2, 0) => "Firmware version",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_as_six_dotted_groups() {
+        assert_eq!(Obis::ENERGY_IMPORT.to_string(), "1.0.1.8.0.255");
+    }
+
+    #[test]
+    fn parses_common_notations() {
+        for s in [
+            "1.0.1.8.0.255",
+            "1-0:1.8.0*255",
+            "1-0:1.8.0",
+            "1-0:1.8.0.255",
+        ] {
+            assert_eq!(s.parse::<Obis>().unwrap(), Obis::ENERGY_IMPORT, "{s}");
+        }
+        assert!("1.0.1".parse::<Obis>().is_err());
+        assert!("1.0.1.8.0.256".parse::<Obis>().is_err());
+    }
 }

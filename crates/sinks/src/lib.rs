@@ -10,6 +10,30 @@
 //!    the encoder with tests, and `run`.
 //! 2. One variant in [`SinkConfig`] and one arm in each of its matches.
 //! 3. An example in `config/settings.toml` or the README.
+//!
+//! # MQTT connection
+//! [`mqtt_conn`] is the supervised MQTT connection shared by the MQTT-based sinks (and compiled
+//! into the raw-frame MQTT source). In short:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), String> {
+//! use smart_meter_sinks::mqtt_conn::{self, Event, Message, Options, QoS};
+//! let mut opts = Options::new("homie", "mqtt://127.0.0.1:1883".parse()?, "smart-meter-homie");
+//! opts.last_will = Some(Message::new("homie/evn/$state", "lost", QoS::AtLeastOnce, true));
+//! let (conn, mut events) = mqtt_conn::spawn(opts)?;
+//! while let Some(ev) = events.recv().await {
+//!     match ev {
+//!         Event::Connected { .. } => {
+//!             conn.publish(Message::new("homie/evn/$state", "ready", QoS::AtLeastOnce, true));
+//!         }
+//!         Event::Delivered(_id) => { /* the broker has it */ }
+//!         _ => {}
+//!     }
+//! #   break;
+//! }
+//! let undelivered = conn.close(std::time::Duration::from_secs(5)).await;
+//! # let _ = undelivered; Ok(()) }
+//! ```
 
 use std::sync::Arc;
 
@@ -23,7 +47,8 @@ pub mod homie;
 pub mod influxdb;
 pub mod jsonl;
 pub mod mqtt;
-pub mod mqtt_conn;
+/// The shared MQTT connection (the `smart-meter-mqtt` crate).
+pub use smart_meter_mqtt as mqtt_conn;
 pub mod queue;
 pub mod solarview;
 #[cfg(feature = "sql")]

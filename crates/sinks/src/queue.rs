@@ -176,11 +176,9 @@ impl Queue {
         self.spool.is_some()
     }
 
-    /// Appends a record. Returns how many old records were dropped to make room.
-    ///
-    /// # Errors
-    /// When appending to the spool file fails; the record is then kept in memory only (or,
-    /// when memory is full, dropped and counted).
+    /// Appends a record. Returns how many records were dropped to make room (or because they
+    /// could not be kept), and the error when appending to the spool file failed: the record is
+    /// then kept in memory only, or dropped and counted when memory is full.
     pub fn push(&mut self, data: Vec<u8>) -> (u64, Option<io::Error>) {
         let mut dropped = 0u64;
         let mut error = None;
@@ -240,8 +238,7 @@ impl Queue {
                     }
                 }
                 // Bound the file: drop the oldest records beyond max_bytes.
-                loop {
-                    let Some(s) = &self.spool else { break };
+                while let Some(s) = &self.spool {
                     if s.tail.saturating_sub(s.head) <= s.max_bytes || self.mem.is_empty() {
                         break;
                     }

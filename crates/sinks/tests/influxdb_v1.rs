@@ -160,6 +160,10 @@ bind-address = "127.0.0.1:{rpc}"
 
     /// Runs an InfluxQL statement (POST) or query (GET) and returns the JSON answer.
     async fn query(&self, db: Option<&str>, q: &str) -> Json {
+        // With the `tls` feature reqwest has no bundled crypto provider; the sink installs ring
+        // before building its client, and so must this test's own client.
+        #[cfg(feature = "tls")]
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::new();
         let mut url = reqwest::Url::parse(&format!("{}/query", self.url())).unwrap();
         {

@@ -247,3 +247,40 @@ async fn the_last_will_is_published_only_when_the_connection_dies() {
     let dies: Vec<String> = collector.on("will/dies").iter().map(|m| m.text()).collect();
     assert_eq!(dies, ["offline"]);
 }
+
+#[tokio::test]
+async fn a_message_that_cannot_be_sent_does_not_block_the_ones_behind_it() {
+    let broker = Mosquitto::new();
+    let collector = Collector::start(&broker.url(), "unsendable-collector", &["ok/#"]).await;
+    let mut o = options(&broker, "unsendable");
+    o.max_packet_size = 1024;
+    let (conn, mut events) = mqtt_conn::spawn(o).unwrap();
+    let bad = [
+        conn.publish(Message::new("ok/+", "wildcard", QoS::AtLeastOnce, false)),
+        conn.publish(Message::new(
+            "ok/big",
+            vec![b'x'; 2000],
+            QoS::AtLeastOnce,
+            false,
+        )),
+    ];
+    let good = conn.publish(Message::new("ok/fine", "1", QoS::AtLeastOnce, false));
+    let mut delivered = Vec::new();
+    while delivered.len() < 3 {
+        if let Event::Delivered(id) =
+            wait_for(&mut events, |e| matches!(e, Event::Delivered(_))).await
+        {
+            delivered.push(id);
+        }
+    }
+    assert_eq!(delivered, [bad[0], bad[1], good]);
+    assert!(collector.wait_count(1, WAIT).await);
+    let got: Vec<String> = collector
+        .messages()
+        .iter()
+        .map(|m| m.topic.clone())
+        .collect();
+    assert_eq!(got, ["ok/fine"]);
+    assert!(conn.is_connected());
+    assert_eq!(conn.close(Duration::from_secs(5)).await, 0);
+}

@@ -53,6 +53,7 @@ fn decode(c: &mut Criterion) {
     let config = mbus_dlms::Config {
         key: key(&meta, "key_hex"),
         auth_key: None,
+        ..Default::default()
     };
     let mut p = config.build(MeterId::new("evn").unwrap());
     let mut out = Vec::with_capacity(4);
@@ -70,6 +71,7 @@ fn decode(c: &mut Criterion) {
             key: key(&meta, "key_hex"),
             auth_key: key(&meta, "auth_key_hex"),
             layout: None,
+            ..Default::default()
         };
         let mut p = config.build(MeterId::new("ir").unwrap());
         group.bench_function(format!("hdlc-dlms/{name}"), |b| {
@@ -134,6 +136,7 @@ fn evn_rate() {
     let config = mbus_dlms::Config {
         key: key(&meta, "key_hex"),
         auth_key: None,
+        ..Default::default()
     };
     let mut p = config.build(MeterId::new("evn").unwrap());
     let mut out = Vec::with_capacity(4);

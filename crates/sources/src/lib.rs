@@ -23,6 +23,7 @@ pub mod hdlc_dlms;
 pub mod kamstrup;
 pub mod key;
 pub mod mbus_dlms;
+pub mod mqtt_ingest;
 pub mod protocol;
 pub mod serial_settings;
 pub mod transport;
@@ -144,6 +145,8 @@ pub enum Transport {
     Tcp(String),
     /// A replayed capture.
     File(FileConfig),
+    /// Raw frames as MQTT messages (ESP8266 bridges).
+    Mqtt(Box<mqtt_ingest::Config>),
 }
 
 impl Transport {
@@ -153,6 +156,7 @@ impl Transport {
             Transport::Serial(s) => format!("serial {}", s.port),
             Transport::Tcp(a) => format!("tcp {a}"),
             Transport::File(f) => format!("file {}", f.path.display()),
+            Transport::Mqtt(m) => format!("mqtt {} {}", m.url, m.filter()),
         }
     }
 }
@@ -186,6 +190,8 @@ pub struct RawSource {
     /// File replay: pause between passes (default 1 s in realtime, none at max speed).
     #[serde(default, with = "humantime_serde")]
     pub pause: Option<Duration>,
+    /// Raw frames over MQTT.
+    pub mqtt: Option<Box<mqtt_ingest::Config>>,
     /// The meter id in outputs (default: the source's name).
     pub meter: Option<String>,
     /// Everything else: the protocol's own keys.
@@ -233,7 +239,8 @@ impl SourceConfig {
         };
         let count = usize::from(raw.serial.is_some())
             + usize::from(raw.tcp.is_some())
-            + usize::from(raw.file.is_some());
+            + usize::from(raw.file.is_some())
+            + usize::from(raw.mqtt.is_some());
         if count != 1 {
             errors.push((
                 String::new(),
@@ -253,7 +260,12 @@ impl SourceConfig {
                 }
             }
         }
-        let transport = if let Some(spec) = raw.serial {
+        let transport = if let Some(m) = raw.mqtt {
+            for (k, msg) in m.validate() {
+                errors.push((format!("mqtt.{k}"), msg));
+            }
+            Some(Transport::Mqtt(m))
+        } else if let Some(spec) = raw.serial {
             let cfg = match spec {
                 SerialSpec::Port(port) => SerialConfig {
                     port,
@@ -304,6 +316,14 @@ impl SourceConfig {
                 None
             }
         };
+        if let (Some(Transport::Mqtt(_)), Some(p)) = (&transport, &protocol) {
+            if p.name() == kamstrup::NAME {
+                errors.push((
+                    "mqtt".into(),
+                    "kamstrup meters are polled; an MQTT stream cannot carry the requests".into(),
+                ));
+            }
+        }
         match (meter, transport, protocol) {
             (Some(meter), Some(transport), Some(protocol)) if errors.is_empty() => {
                 Ok(SourceConfig {
@@ -341,6 +361,16 @@ impl SourceConfig {
             }
             Transport::Tcp(addr) => {
                 transport::tcp::run(addr, proto.as_mut(), &mut sink, &cancel).await;
+            }
+            Transport::Mqtt(m) => {
+                let protocol = self.protocol.clone();
+                let meter = self.meter.clone();
+                let made =
+                    mqtt_ingest::run(m, || protocol.build(meter.clone()), &mut sink, &cancel);
+                if let Err(e) = made.await {
+                    error!(source = %self.name, error = %e, "MQTT source cannot run.");
+                    sink.stats.set_last_error(Some(e));
+                }
             }
         }
     }

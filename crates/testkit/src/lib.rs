@@ -39,6 +39,7 @@ pub struct Mosquitto {
     binary: PathBuf,
     child: Option<Child>,
     starts: u32,
+    tls: Option<(u16, tempfile::TempDir)>,
 }
 
 impl Mosquitto {
@@ -70,6 +71,7 @@ impl Mosquitto {
             binary,
             child: None,
             starts: 0,
+            tls: None,
         };
         // A port can be taken between our probe and mosquitto's bind; try a few.
         let mut errors = Vec::new();
@@ -82,6 +84,67 @@ impl Mosquitto {
             m.config = write_config(m.dir.path(), m.port, extra);
         }
         panic!("mosquitto did not start: {}", errors.join("; "));
+    }
+
+    /// A broker with a plain listener ([`url`](Self::url)) and a TLS listener
+    /// ([`tls_url`](Self::tls_url)) whose certificate (for `127.0.0.1` and `localhost`) is
+    /// signed by a fresh test CA ([`ca_file`](Self::ca_file)). Certificates are made with the
+    /// `openssl` command.
+    ///
+    /// # Panics
+    /// When openssl or mosquitto is missing or the broker does not start.
+    pub fn with_tls() -> Mosquitto {
+        let certs = tempfile::Builder::new()
+            .prefix("mosquitto-tls-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temporary folder: {e}"));
+        make_certs(certs.path());
+        let mut errors = Vec::new();
+        for _ in 0..3 {
+            let tls_port = free_port();
+            let extra = format!(
+                "listener {tls_port} 127.0.0.1\n\
+                 cafile {dir}/ca.crt\n\
+                 certfile {dir}/server.crt\n\
+                 keyfile {dir}/server.key\n",
+                dir = certs.path().display()
+            );
+            let attempt = std::panic::catch_unwind(|| Self::with_config(&extra));
+            match attempt {
+                Ok(mut m) => {
+                    m.tls = Some((tls_port, certs));
+                    return m;
+                }
+                Err(e) => errors.push(
+                    e.downcast_ref::<String>()
+                        .cloned()
+                        .unwrap_or_else(|| "mosquitto did not start".into()),
+                ),
+            }
+        }
+        panic!("mosquitto with TLS did not start: {}", errors.join("; "));
+    }
+
+    /// `mqtts://127.0.0.1:<tls port>` of a broker made by [`with_tls`](Self::with_tls).
+    ///
+    /// # Panics
+    /// When the broker has no TLS listener.
+    pub fn tls_url(&self) -> String {
+        match &self.tls {
+            Some((port, _)) => format!("mqtts://127.0.0.1:{port}"),
+            None => panic!("this broker has no TLS listener; use Mosquitto::with_tls()"),
+        }
+    }
+
+    /// The test CA certificate (PEM) that signed the TLS listener's certificate.
+    ///
+    /// # Panics
+    /// When the broker has no TLS listener.
+    pub fn ca_file(&self) -> PathBuf {
+        match &self.tls {
+            Some((_, dir)) => dir.path().join("ca.crt"),
+            None => panic!("this broker has no TLS listener; use Mosquitto::with_tls()"),
+        }
     }
 
     /// The TCP port.
@@ -191,6 +254,84 @@ impl Drop for Mosquitto {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A test CA and a server certificate for 127.0.0.1/localhost signed by it, in `dir`.
+fn make_certs(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("the TLS tests need the openssl command (apt-get install openssl): {e}")
+            });
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "3",
+        "-subj",
+        "/CN=smart-meter test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&csr);
+    fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth\n\
+         subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap_or_else(|e| panic!("cannot write server.ext: {e}"));
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "3",
+        "-extfile",
+        "server.ext",
+    ]);
 }
 
 fn find_binary() -> PathBuf {

@@ -82,8 +82,8 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// An encoder. `base_topic` defaults per format; `fields` (presets only) limits and orders
-    /// nothing: it selects which of the preset's fields are published (default: the
+    /// An encoder. `base_topic` defaults per format. `fields` (presets only) selects which of
+    /// the preset's fields are published, always in the preset's order (default: the
     /// predecessor's default set).
     pub fn new(
         format: Format,

@@ -59,7 +59,7 @@
 //! of the reading (QoS ≥ 1). Meanwhile the bus keeps being drained, so a broker outage never
 //! stalls the sources. The connection uses a persistent session with a stable client id, and
 //! whatever was in flight when the connection broke is sent again after the reconnect, in
-//! order (see [`mqtt_conn`](crate::mqtt_conn)). With `spool_dir`, the queue is also written to
+//! order (see [`mqtt_conn`]). With `spool_dir`, the queue is also written to
 //! `<spool_dir>/<sink name>.spool` before anything is sent, so readings queued during an outage
 //! survive a restart or crash of the gateway and are delivered after it. At shutdown the sink
 //! keeps delivering for up to 10 s while connected; what is left is kept in the spool (or, with

@@ -22,6 +22,8 @@
 //!   `"wiener-netze"`, `"netz-burgenland"`, `"shrdzm-12"`, `"shrdzm-10"`, or `"auto"` (the
 //!   default: pushes with their own object list or OBIS codes are self-describing, positional
 //!   ones are recognised by their element count and types).
+//! - `keys`, `meters` (optional): keys and meter ids per system title, for one source that
+//!   receives several meters' frames; see [`crate::mbus_dlms::titles`].
 //!
 //! # Errors, one per bad frame or message
 //! `framing` (garbage, junk appended after frames, truncated input), `checksum` (FCS),
@@ -34,12 +36,15 @@ pub mod map;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
+
 use proto_dlms::gbt;
 use proto_dlms::Layout;
 use serde::Deserialize;
 use smart_meter_core::{FrameError, MeterId, Stage};
 
 use crate::key::AesKey;
+use crate::mbus_dlms::titles::{self, SystemTitle, Titles};
 use crate::protocol::{MeterProtocol, Output};
 use crate::serial_settings::LineDefaults;
 
@@ -62,13 +67,19 @@ pub struct Config {
     /// Positional layout name, or `"auto"` (the default).
     #[serde(default)]
     pub layout: Option<String>,
+    /// Encryption keys per system title (several meters on one source).
+    #[serde(default)]
+    pub keys: BTreeMap<SystemTitle, AesKey>,
+    /// Meter ids per system title.
+    #[serde(default)]
+    pub meters: BTreeMap<SystemTitle, String>,
 }
 
 impl Config {
     /// Semantic problems as (key, message).
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
-        if self.auth_key.is_some() && self.key.is_none() {
+        if self.auth_key.is_some() && self.key.is_none() && self.keys.is_empty() {
             problems.push((
                 "auth_key".to_string(),
                 "is used only with `key` (encrypted pushes): set `key` too, or remove `auth_key`"
@@ -78,6 +89,7 @@ impl Config {
         if let Err(e) = map::layout(self.layout.as_deref()) {
             problems.push(("layout".to_string(), e));
         }
+        problems.extend(titles::validate_meters(&self.meters));
         problems
     }
 
@@ -97,6 +109,7 @@ pub struct HdlcDlms {
     key: Option<AesKey>,
     auth_key: Option<AesKey>,
     layout: Option<Layout>,
+    titles: Titles,
     link: proto_hdlc::Decoder,
     blocks: gbt::Reassembler,
     /// Stream offset of the first block of the block-transfer message in progress.
@@ -111,6 +124,7 @@ impl HdlcDlms {
             key: config.key.clone(),
             auth_key: config.auth_key.clone(),
             layout: map::layout(config.layout.as_deref()).unwrap_or(None),
+            titles: Titles::new(&config.keys, &config.meters),
             link: proto_hdlc::Decoder::new(),
             blocks: gbt::Reassembler::new(),
             blocks_offset: 0,
@@ -123,6 +137,7 @@ impl HdlcDlms {
             key,
             auth_key,
             layout,
+            titles,
             link,
             blocks,
             blocks_offset,
@@ -136,10 +151,11 @@ impl HdlcDlms {
                 }
             };
             let decode = |bytes: &[u8], offset: u64| {
+                let (key, meter) = titles.select(bytes, key.as_ref(), meter);
                 map::decode(
                     meter,
                     NAME,
-                    (key.as_ref(), auth_key.as_ref()),
+                    (key, auth_key.as_ref()),
                     *layout,
                     bytes,
                     offset,

@@ -19,6 +19,7 @@ fn config(v: &Vector) -> Config {
         key: v.key("key_hex"),
         auth_key: v.key("auth_key_hex"),
         layout: None,
+        ..Default::default()
     }
 }
 

@@ -18,6 +18,11 @@
 //!   control 0x20/0x21 without a tag, so it is not needed there; for frames with a tag (SC
 //!   0x30) it makes the gateway verify the tag, and readings say `authenticated: true`.
 //!   Without it such frames are decrypted unverified (`authenticated: false`).
+//! - `keys` (optional): keys per meter, by system title (`{ "<16 hex digits>" = "<32 hex
+//!   digits>" }`), for sources that receive frames of several meters (raw frames over MQTT);
+//!   `key` is then only the fallback and may be left out.
+//! - `meters` (optional): meter ids per system title (`{ "<16 hex digits>" = "<meter id>" }`);
+//!   other meters' readings carry the source's meter id. See [`titles`].
 //!
 //! # Errors, one per bad frame or message
 //! - `framing`: bytes that are no valid frame (reported once per run with offset and count),
@@ -39,6 +44,9 @@ pub mod map;
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
+pub mod titles;
+
+use std::collections::BTreeMap;
 
 use proto_mbus::ErrorKind;
 use serde::Deserialize;
@@ -47,6 +55,7 @@ use smart_meter_core::{FrameError, MeterId, Stage};
 use crate::key::AesKey;
 use crate::protocol::{MeterProtocol, Output};
 use crate::serial_settings::LineDefaults;
+use titles::{SystemTitle, Titles};
 
 /// The protocol name in config and readings.
 pub const NAME: &str = "mbus-dlms";
@@ -64,19 +73,26 @@ pub struct Config {
     /// Authentication key (GAK): verifies the GCM tag of frames that carry one.
     #[serde(default)]
     pub auth_key: Option<AesKey>,
+    /// Encryption keys per system title (several meters on one source).
+    #[serde(default)]
+    pub keys: BTreeMap<SystemTitle, AesKey>,
+    /// Meter ids per system title.
+    #[serde(default)]
+    pub meters: BTreeMap<SystemTitle, String>,
 }
 
 impl Config {
     /// Semantic problems as (key, message).
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
-        if self.key.is_none() {
+        if self.key.is_none() && self.keys.is_empty() {
             problems.push((
                 "key".to_string(),
                 "required: M-Bus meters encrypt their frames (32 hex digits from the grid operator)"
                     .to_string(),
             ));
         }
+        problems.extend(titles::validate_meters(&self.meters));
         problems
     }
 
@@ -92,6 +108,7 @@ pub struct MbusDlms {
     meter: MeterId,
     key: Option<AesKey>,
     auth_key: Option<AesKey>,
+    titles: Titles,
     link: proto_mbus::Decoder,
 }
 
@@ -102,6 +119,7 @@ impl MbusDlms {
             meter,
             key: config.key.clone(),
             auth_key: config.auth_key.clone(),
+            titles: Titles::new(&config.keys, &config.meters),
             link: proto_mbus::Decoder::new(),
         }
     }
@@ -111,18 +129,22 @@ impl MbusDlms {
             meter,
             key,
             auth_key,
+            titles,
             link,
         } = self;
         while let Some(result) = link.pop() {
             out.push(match result {
-                Ok(apdu) => map::decode(
-                    meter,
-                    NAME,
-                    (key.as_ref(), auth_key.as_ref()),
-                    None,
-                    apdu.bytes,
-                    apdu.offset,
-                ),
+                Ok(apdu) => {
+                    let (key, meter) = titles.select(apdu.bytes, key.as_ref(), meter);
+                    map::decode(
+                        meter,
+                        NAME,
+                        (key, auth_key.as_ref()),
+                        None,
+                        apdu.bytes,
+                        apdu.offset,
+                    )
+                }
                 Err(e) => Err(link_error(&e)),
             });
         }

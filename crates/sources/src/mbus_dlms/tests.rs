@@ -18,6 +18,7 @@ fn config(v: &Vector) -> Config {
     Config {
         key: v.key("key_hex"),
         auth_key: v.key("auth_key_hex"),
+        ..Default::default()
     }
 }
 
@@ -96,6 +97,7 @@ fn a_wrong_key_is_a_decryption_error_that_says_so() {
         let cfg = Config {
             key: Some(AesKey([0x5A; 16])),
             auth_key: None,
+            ..Default::default()
         };
         let out = feed(cfg.build(meter()).as_mut(), &v.wire);
         assert_eq!(out.len(), 1, "{}", v.name);
@@ -227,6 +229,7 @@ fn a_tagged_frame_is_authenticated_with_the_auth_key_and_rejected_when_altered()
     let with_ak = Config {
         key: v.key("key_hex"),
         auth_key: Some(ak.clone()),
+        ..Default::default()
     };
     let rs = readings(&v.name, feed(with_ak.build(meter()).as_mut(), &wire));
     assert_eq!(rs[0].authenticated, Some(true));
@@ -240,6 +243,7 @@ fn a_tagged_frame_is_authenticated_with_the_auth_key_and_rejected_when_altered()
     let wrong = Config {
         key: v.key("key_hex"),
         auth_key: Some(AesKey([0xC4; 16])),
+        ..Default::default()
     };
     let out = feed(wrong.build(meter()).as_mut(), &wire);
     assert_eq!(out[0].as_ref().unwrap_err().stage, Stage::Authentication);

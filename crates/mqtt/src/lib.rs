@@ -23,27 +23,6 @@
 //! session expiry of a week) with the caller's stable client id, so the broker also keeps
 //! subscriptions and queued messages for subscribers across reconnects.
 //!
-//! # Use
-//! ```no_run
-//! # async fn demo() -> Result<(), String> {
-//! use smart_meter_sinks::mqtt_conn::{self, Event, Message, Options, QoS};
-//! let mut opts = Options::new("homie", "mqtt://127.0.0.1:1883".parse()?, "smart-meter-homie");
-//! opts.last_will = Some(Message::new("homie/evn/$state", "lost", QoS::AtLeastOnce, true));
-//! let (conn, mut events) = mqtt_conn::spawn(opts)?;
-//! while let Some(ev) = events.recv().await {
-//!     match ev {
-//!         Event::Connected { .. } => {
-//!             conn.publish(Message::new("homie/evn/$state", "ready", QoS::AtLeastOnce, true));
-//!         }
-//!         Event::Delivered(_id) => { /* the broker has it */ }
-//!         _ => {}
-//!     }
-//! #   break;
-//! }
-//! let undelivered = conn.close(std::time::Duration::from_secs(5)).await;
-//! # let _ = undelivered; Ok(()) }
-//! ```
-//!
 //! # Protocol versions
 //! MQTT 3.1.1 (default) and MQTT 5 ([`ProtocolVersion::V5`]) behave the same through this
 //! module: publish, retain, QoS 0–2, last will, persistent sessions, subscriptions (also shared
@@ -51,15 +30,16 @@
 //! expiry, topic aliases, reason strings) are not used.
 //!
 //! # TLS
-//! `mqtts://` needs the `tls` feature (on by default): rustls with the ring provider; the CA
+//! `mqtts://` needs the `mqtt-tls` feature (on by default): rustls with the ring provider; the CA
 //! comes from `ca_file` (PEM) or the system trust store. Client certificates are not supported.
 //!
 //! This module depends only on rumqttc, tokio, tracing, serde and rustls, and refers to nothing
 //! else in its crate: the sources crate compiles the same files for its MQTT transport.
+//! The crate documentation of the sinks crate shows a short example.
 
 mod driver;
 mod supervisor;
-#[cfg(feature = "tls")]
+#[cfg(feature = "mqtt-tls")]
 mod tls;
 mod url;
 
@@ -289,10 +269,11 @@ pub fn validate_keys(
     let mut errors = Vec::new();
     match url.parse::<BrokerUrl>() {
         Ok(u) => {
-            if u.tls && !cfg!(feature = "tls") {
+            if u.tls && !cfg!(feature = "mqtt-tls") {
                 errors.push((
                     "url".to_string(),
-                    "mqtts:// needs a build with the `tls` feature".to_string(),
+                    "mqtts:// needs a build with the `mqtt-tls` feature (on by default)"
+                        .to_string(),
                 ));
             }
             if !u.tls && ca_file.is_some() {
@@ -432,6 +413,7 @@ pub fn spawn(options: Options) -> Result<(Connection, Events), SetupError> {
         name: options.name,
         subscriptions: options.subscriptions,
         window: usize::from(options.max_inflight.max(1)),
+        max_packet_size: options.max_packet_size,
         backoff_max: options.backoff_max,
         client,
         shared: shared.clone(),
@@ -450,7 +432,10 @@ pub fn spawn(options: Options) -> Result<(Connection, Events), SetupError> {
 
 impl Connection {
     /// Queues a message; never waits. It is sent as soon as (and whenever again) the
-    /// connection is up, until the broker has it ([`Event::Delivered`]).
+    /// connection is up, until the broker has it ([`Event::Delivered`]). A message that can
+    /// never be sent (empty topic, `+`/`#` in the topic, larger than
+    /// [`Options::max_packet_size`]) is dropped with an error in the log and reported as
+    /// delivered, so it cannot hold up the messages behind it.
     pub fn publish(&self, message: Message) -> MessageId {
         let id = MessageId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
         self.shared.outstanding.fetch_add(1, Ordering::Relaxed);
@@ -529,6 +514,21 @@ mod tests {
         );
         assert!(serde_json::from_str::<T>(r#"{"qos":3,"protocol_version":3}"#).is_err());
         assert!(serde_json::from_str::<T>(r#"{"qos":1,"protocol_version":4.5}"#).is_err());
+    }
+
+    #[tokio::test]
+    async fn settings_rumqttc_would_panic_on_are_setup_errors() {
+        let mut o = Options::new("s", "mqtt://h".parse().unwrap(), "c");
+        o.keep_alive = Duration::from_secs(1);
+        o.protocol = ProtocolVersion::V5;
+        assert!(spawn(o.clone()).err().unwrap().0.contains("keep_alive"));
+        o.keep_alive = Duration::from_secs(30);
+        o.client_id = String::new();
+        assert!(spawn(o.clone()).err().unwrap().0.contains("client id"));
+        o.client_id = "c".into();
+        o.max_inflight = 0;
+        let (conn, _events) = spawn(o).unwrap();
+        conn.close(Duration::ZERO).await;
     }
 
     #[test]

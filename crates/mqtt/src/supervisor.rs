@@ -46,6 +46,7 @@ pub(super) struct Task {
     pub name: String,
     pub subscriptions: Vec<(String, QoS)>,
     pub window: usize,
+    pub max_packet_size: usize,
     pub backoff_max: Duration,
     pub client: Client,
     pub shared: Arc<Shared>,
@@ -114,6 +115,7 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
         name,
         subscriptions,
         window,
+        max_packet_size,
         backoff_max,
         client,
         shared,
@@ -160,9 +162,9 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
                         shared.connected.store(true, Ordering::Relaxed);
                         backoff.reset();
                         failures_logged = false;
-                        info!(sink = %name, session_present, "Connected to the broker.");
+                        info!(connection = %name, session_present, "Connected to the broker.");
                         if !subscriptions.is_empty() && !client.try_subscribe(&subscriptions) {
-                            error!(sink = %name, "Could not queue the subscription.");
+                            error!(connection = %name, "Could not queue the subscription.");
                         }
                         emit(Event::Connected { session_present });
                     }
@@ -204,7 +206,7 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
                     }
                     Ok(Ev::SubAck { ok }) => {
                         if !ok {
-                            error!(sink = %name, "The broker refused a subscription.");
+                            error!(connection = %name, "The broker refused a subscription.");
                         }
                         emit(Event::Subscribed { ok });
                     }
@@ -227,15 +229,15 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
                             t.requeue();
                             connected = false;
                             shared.connected.store(false, Ordering::Relaxed);
-                            warn!(sink = %name, error = %e, retry_in = ?delay,
+                            warn!(connection = %name, error = %e, retry_in = ?delay,
                                 "Lost the broker connection; reconnecting.");
                             emit(Event::ConnectionLost { error: e });
                         } else {
                             if failures_logged {
-                                debug!(sink = %name, error = %e, retry_in = ?delay,
+                                debug!(connection = %name, error = %e, retry_in = ?delay,
                                     "Broker still unreachable.");
                             } else {
-                                warn!(sink = %name, error = %e, retry_in = ?delay,
+                                warn!(connection = %name, error = %e, retry_in = ?delay,
                                     "Broker unreachable; retrying.");
                                 failures_logged = true;
                             }
@@ -294,6 +296,14 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
                 let Some((id, m)) = t.waiting.pop_front() else {
                     break;
                 };
+                if let Some(reason) = unsendable(&m, max_packet_size) {
+                    // The broker would drop the connection over it, again and again; it must not
+                    // block the messages behind it.
+                    error!(connection = %name, topic = %m.topic, error = %reason,
+                        "Dropped a message that cannot be sent.");
+                    delivered(&shared, &emit, id);
+                    continue;
+                }
                 if client.try_publish(&m) {
                     t.channel.push_back((id, m));
                 } else {
@@ -316,6 +326,25 @@ pub(super) async fn run(task: Task, driver: Driver, mut cmds: mpsc::UnboundedRec
             }
         }
     }
+}
+
+/// Why `m` can never be published, if so: MQTT topics are non-empty, without wildcards or NUL,
+/// and the packet must fit the size limit.
+fn unsendable(m: &Message, max_packet_size: usize) -> Option<String> {
+    if m.topic.is_empty() {
+        return Some("empty topic".into());
+    }
+    if m.topic.contains(['+', '#', '\0']) {
+        return Some("wildcard or NUL in the topic".into());
+    }
+    // Fixed header, topic length, packet id and MQTT 5 properties: well under 16 bytes.
+    let size = m.topic.len() + m.payload.len() + 16;
+    if size > max_packet_size {
+        return Some(format!(
+            "{size} bytes exceed the packet size limit of {max_packet_size}"
+        ));
+    }
+    None
 }
 
 fn delivered(shared: &Shared, emit: &impl Fn(Event), id: MessageId) {

@@ -86,15 +86,26 @@ fn from_qos5(q: v5::mqttbytes::QoS) -> QoS {
 /// Builds the event loop and its request sender. The request channel holds `max_inflight`
 /// requests plus room for subscriptions and the disconnect.
 pub(super) fn build(o: &Options) -> Result<(Driver, Client), String> {
+    // rumqttc asserts on these; report them instead.
+    if o.keep_alive < Duration::from_secs(5) || o.keep_alive > Duration::from_secs(65535) {
+        return Err(format!(
+            "keep_alive must be between 5 s and 65535 s, got {:?}",
+            o.keep_alive
+        ));
+    }
+    if o.client_id.is_empty() && !o.clean_session {
+        return Err("a persistent session needs a client id".into());
+    }
     let transport = transport(o)?;
-    let cap = usize::from(o.max_inflight) + 16;
+    let max_inflight = o.max_inflight.max(1);
+    let cap = usize::from(max_inflight) + 16;
     let packet = o.max_packet_size;
     match o.protocol {
         ProtocolVersion::V311 => {
             let mut m = rumqttc::MqttOptions::new(&o.client_id, &o.url.host, o.url.port);
             m.set_keep_alive(o.keep_alive)
                 .set_clean_session(o.clean_session)
-                .set_inflight(o.max_inflight)
+                .set_inflight(max_inflight)
                 .set_max_packet_size(packet, packet)
                 .set_transport(transport);
             if let Some(user) = &o.username {
@@ -116,7 +127,7 @@ pub(super) fn build(o: &Options) -> Result<(Driver, Client), String> {
             let mut m = v5::MqttOptions::new(&o.client_id, &o.url.host, o.url.port);
             m.set_keep_alive(o.keep_alive)
                 .set_clean_start(o.clean_session)
-                .set_outgoing_inflight_upper_limit(o.max_inflight)
+                .set_outgoing_inflight_upper_limit(max_inflight)
                 .set_max_packet_size(u32::try_from(packet).ok())
                 .set_transport(transport);
             if !o.clean_session {
@@ -141,7 +152,7 @@ pub(super) fn build(o: &Options) -> Result<(Driver, Client), String> {
     }
 }
 
-#[cfg(feature = "tls")]
+#[cfg(feature = "mqtt-tls")]
 fn transport(o: &Options) -> Result<rumqttc::Transport, String> {
     if !o.url.tls {
         return Ok(rumqttc::Transport::Tcp);
@@ -152,10 +163,10 @@ fn transport(o: &Options) -> Result<rumqttc::Transport, String> {
     )))
 }
 
-#[cfg(not(feature = "tls"))]
+#[cfg(not(feature = "mqtt-tls"))]
 fn transport(o: &Options) -> Result<rumqttc::Transport, String> {
     if o.url.tls {
-        return Err("mqtts:// needs a build with the `tls` feature".into());
+        return Err("mqtts:// needs a build with the `mqtt-tls` feature (on by default)".into());
     }
     Ok(rumqttc::Transport::Tcp)
 }
