@@ -142,3 +142,109 @@ path = "{}"
     );
     assert_eq!(src.bytes.load(Ordering::Relaxed), bytes.len() as u64);
 }
+
+/// The EVN (Netz NÖ) Kaifa MA309 push of the M-Bus vectors: two M-Bus long frames (`68 FA FA
+/// 68 …` and `68 14 14 68 …`), and the values it must decode to.
+fn evn() -> (Vec<u8>, String, serde_json::Value) {
+    let base =
+        smart_meter_tests::repo().join("crates/proto/mbus/vectors/evn-netznoe-doc-kaifa-ma309");
+    let hex: String = std::fs::read_to_string(base.with_extension("hex"))
+        .unwrap()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.with_extension("json")).unwrap())
+            .unwrap();
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    (bytes, meta["key_hex"].as_str().unwrap().to_string(), meta)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noise_and_broken_m_bus_frames_between_evn_pushes_cost_no_good_push() {
+    let (push, key, meta) = evn();
+    let second = find(&push[1..], &[0x68, 0x14, 0x14, 0x68]) + 1;
+    let mut rng = Rng(0xE7A_0001);
+    let mut bytes = push[second / 2..].to_vec(); // starts mid-frame
+    let (mut good, mut corrupt, mut cut) = (0u64, 0u64, 0u64);
+    for _ in 0..300 {
+        match rng.below(6) {
+            0 => {
+                let len = 1 + rng.below(200) as usize;
+                bytes.extend(rng.bytes(len, &[]));
+            }
+            // The first segment's checksum byte damaged: the push cannot be reassembled.
+            1 => {
+                let mut p = push.clone();
+                p[second - 2] ^= 0x5A;
+                bytes.extend_from_slice(&p);
+                corrupt += 1;
+            }
+            // Only the first segment arrives (the second is lost on the line).
+            2 => {
+                bytes.extend_from_slice(&push[..second]);
+                cut += 1;
+            }
+            _ => {}
+        }
+        bytes.extend_from_slice(&push);
+        good += 1;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("noisy.bin"), &bytes).unwrap();
+    let out = dir.path().join("out.jsonl");
+    write_settings(
+        dir.path(),
+        &format!(
+            r#"[t.bus]
+capacity = 8192
+[t.sources.evn]
+protocol = "mbus-dlms"
+file = "noisy.bin"
+speed = "max"
+key = "{key}"
+[t.sinks.out]
+type = "jsonl"
+path = "{}"
+"#,
+            out.display()
+        ),
+    );
+    let gw = Gateway::start(dir.path(), "t").await;
+    let src = gw.source("evn");
+    gw.join()
+        .await
+        .expect("the replay runs to the end without error");
+
+    let readings = read_jsonl(&out);
+    assert_eq!(
+        readings.len() as u64,
+        good,
+        "every intact push is a reading"
+    );
+    let expected = meta["expected"].as_object().unwrap();
+    for r in &readings {
+        for (obis, want) in expected {
+            let got = &r["values"][obis]["value"];
+            let same = match (got.as_f64(), want["value"].as_f64()) {
+                (Some(a), Some(b)) => a == b,
+                _ => got == &want["value"],
+            };
+            assert!(same, "{obis}: got {got}, want {}", want["value"]);
+        }
+    }
+    let errors: u64 = Stage::ALL.iter().map(|s| src.errors_at(*s)).sum();
+    assert!(
+        src.errors_at(Stage::Checksum) >= corrupt,
+        "each damaged segment is a checksum error: {} < {corrupt}",
+        src.errors_at(Stage::Checksum)
+    );
+    assert!(
+        errors >= corrupt + cut,
+        "each broken push is counted: {errors} < {}",
+        corrupt + cut
+    );
+}
