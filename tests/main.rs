@@ -7,6 +7,7 @@ mod broker_restart;
 mod garbage;
 mod influx_outage;
 mod ops;
+mod replay;
 mod serial_unplug;
 mod slow_sink;
 mod sql_outage;
