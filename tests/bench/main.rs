@@ -238,7 +238,7 @@ async fn replay(bin: &Path, kind: &str, n: u64, sink: &str) -> Result<()> {
         ),
     );
     let received = match &broker {
-        Some(b) => Some(counter(&b.url(), "smart-meter/#").await),
+        Some(b) => Some(counter(&b.url(), "smart-meter/meter").await),
         None => None,
     };
     let (mut child, time_out) = spawn_timed(bin, dir.path())?;
@@ -296,7 +296,7 @@ async fn rss3(bin: &Path, n: u64) -> Result<()> {
             influx.url()
         ),
     );
-    let received = counter(&broker.url(), "smart-meter/#").await;
+    let received = counter(&broker.url(), "smart-meter/meter").await;
     let (mut child, time_out) = spawn_timed(bin, dir.path())?;
     tokio::task::block_in_place(|| wait_exit(&mut child, Duration::from_secs(3600)))?;
     let t = time_result(&time_out)?;
@@ -588,7 +588,7 @@ async fn soak(bin: &Path, n: u64, rate: u64) -> Result<()> {
             dir.path().join("soak.db").display()
         ),
     );
-    let received = counter(&broker.url(), "smart-meter/#").await;
+    let received = counter(&broker.url(), "smart-meter/meter").await;
     let mut child = spawn_plain(bin, dir.path())?;
     let pid = child.id();
     let (mut conn, _) = tokio::time::timeout(Duration::from_secs(60), listener.accept())
