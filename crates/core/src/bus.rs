@@ -31,6 +31,7 @@ pub struct BusStats {
 pub struct Bus {
     tx: broadcast::Sender<Arc<Reading>>,
     stats: Arc<BusStats>,
+    capacity: usize,
 }
 
 impl Bus {
@@ -40,6 +41,7 @@ impl Bus {
         Bus {
             tx,
             stats: Arc::default(),
+            capacity: capacity.max(1),
         }
     }
 
@@ -48,6 +50,7 @@ impl Bus {
         Publisher {
             tx: self.tx.clone(),
             stats: self.stats.clone(),
+            capacity: self.capacity,
         }
     }
 
@@ -72,6 +75,7 @@ impl Bus {
 pub struct Publisher {
     tx: broadcast::Sender<Arc<Reading>>,
     stats: Arc<BusStats>,
+    capacity: usize,
 }
 
 impl Publisher {
@@ -81,6 +85,18 @@ impl Publisher {
         if self.tx.send(Arc::new(reading)).is_err() {
             self.stats.unrouted.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Readings published that the slowest subscriber has not received yet (at most
+    /// [`capacity`](Self::capacity)). Only sources that can wait (a replayed file) use it, to
+    /// stay within the bus instead of making a slow sink lose readings.
+    pub fn backlog(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// The bus capacity: readings held for the slowest subscriber.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 }
 
@@ -188,6 +204,24 @@ mod tests {
         }
         assert_eq!(got, 2);
         assert_eq!(slow.dropped_counter().load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn backlog_counts_readings_the_slowest_subscriber_has_not_received() {
+        let bus = Bus::new(4);
+        let mut fast = bus.subscribe("fast");
+        let _slow = bus.subscribe("slow");
+        let p = bus.publisher();
+        assert_eq!((p.backlog(), p.capacity()), (0, 4));
+        p.publish(reading(1));
+        p.publish(reading(2));
+        fast.next().await.unwrap();
+        fast.next().await.unwrap();
+        assert_eq!(p.backlog(), 2, "the slow subscriber has seen neither");
+        for i in 3..10 {
+            p.publish(reading(i));
+        }
+        assert_eq!(p.backlog(), 4, "never more than the capacity");
     }
 
     #[tokio::test]

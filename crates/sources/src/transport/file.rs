@@ -98,7 +98,15 @@ pub async fn run(
             proto.on_bytes(part, &mut out);
             sink.emit(&mut out);
             match config.speed {
-                Speed::Max => tokio::task::yield_now().await,
+                Speed::Max => {
+                    // A file can wait, unlike a meter: stay within half the bus so the
+                    // slowest sink never falls so far behind that it loses readings.
+                    let publisher = &sink.publisher;
+                    while publisher.backlog() > publisher.capacity() / 2 && !cancel.is_cancelled() {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    tokio::task::yield_now().await
+                }
                 Speed::Realtime => {
                     tokio::select! {
                         biased;
