@@ -517,6 +517,22 @@ mod tests {
     }
 
     #[test]
+    fn a_full_memory_queue_drops_the_oldest_waiting_record_not_one_in_flight() {
+        let mut q = Queue::memory(3);
+        for i in 0..3u8 {
+            q.push(vec![i]);
+        }
+        // Record 0 is being sent when the queue overflows; it arrives after all.
+        let in_flight = q.take().unwrap();
+        let (dropped, _) = q.push(vec![3]);
+        assert_eq!(dropped, 1);
+        q.ack(in_flight.seq).unwrap();
+        // So the record lost is 1, the oldest still waiting: dropped counts a real loss.
+        assert_eq!(drain(&mut q), [vec![2], vec![3]]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
     fn acknowledgements_out_of_order_advance_over_the_acknowledged_prefix() {
         let mut q = Queue::memory(10);
         for i in 0..3u8 {
