@@ -186,7 +186,7 @@ impl Queue {
         match &mut self.spool {
             None => {
                 if self.live >= self.capacity {
-                    self.drop_oldest();
+                    self.drop_oldest_waiting();
                     dropped += 1;
                 }
                 self.next_seq += 1;
@@ -321,6 +321,21 @@ impl Queue {
 
     fn drop_oldest(&mut self) {
         self.pop_front();
+    }
+
+    /// Drops the oldest record not handed out yet: one in flight is being delivered and will
+    /// be acknowledged, so dropping it would lose nothing and count a loss that did not happen.
+    /// Only when every record is in flight, the oldest of those. (Memory-only queues: the
+    /// records before `cursor` are the ones handed out.)
+    fn drop_oldest_waiting(&mut self) {
+        match self.mem.remove(self.cursor) {
+            Some(e) => {
+                if !e.acked {
+                    self.live -= 1;
+                }
+            }
+            None => self.pop_front(),
+        }
     }
 
     /// Moves the spool head to the first record still queued, refills memory from the file,
