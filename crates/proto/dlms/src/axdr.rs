@@ -641,6 +641,19 @@ mod tests {
     }
 
     #[test]
+    fn a_compact_array_describing_arrays_of_zero_width_elements_is_rejected() {
+        // structure { array[4] of null-data, unsigned }: each element is one byte on the wire
+        // but four values in memory. Nested, such descriptions multiply: 63 bytes found by
+        // the dlms_apdu fuzz target (arrays of 6, twelve deep, of null-data) decoded to about
+        // two billion values and ran out of memory. The description is refused where the
+        // zero-width array is described.
+        assert_eq!(
+            p(&[0x13, 0x02, 0x02, 0x01, 0x00, 0x04, 0x00, 0x11, 0x01, 0x05]),
+            Err(Error::InvalidData { offset: 3 })
+        );
+    }
+
+    #[test]
     fn unknown_tag_names_tag_and_offset() {
         let bytes = [0x02, 0x02, 0x11, 0x01, 0x07, 0x00];
         assert_eq!(
