@@ -386,6 +386,12 @@ fn type_description(r: &mut Reader<'_>, depth: usize) -> Result<TypeDescription,
         tag::ARRAY => {
             let count = usize::from(u16::from_be_bytes(r.array()?));
             let element = Box::new(type_description(r, depth.saturating_add(1))?);
+            // Elements that take no bytes on the wire (null-data, dont-care, empty arrays and
+            // structures of them) would multiply through nesting into billions of values from
+            // a few bytes; no meter sends such an array, so the description is refused.
+            if count > 0 && !element.has_width() {
+                return Err(Error::InvalidData { offset: at });
+            }
             TypeDescription::Array { count, element }
         }
         tag::STRUCTURE => {
@@ -405,6 +411,17 @@ fn type_description(r: &mut Reader<'_>, depth: usize) -> Result<TypeDescription,
             })
         }
     })
+}
+
+impl TypeDescription {
+    /// Whether an element of this type takes at least one byte of the array contents.
+    fn has_width(&self) -> bool {
+        match self {
+            TypeDescription::Simple(t) => !matches!(*t, tag::NULL | tag::DONT_CARE),
+            TypeDescription::Array { count, element } => *count > 0 && element.has_width(),
+            TypeDescription::Structure(fields) => fields.iter().any(TypeDescription::has_width),
+        }
+    }
 }
 
 /// Decodes one untagged element described by `desc`.
@@ -651,6 +668,18 @@ mod tests {
             p(&[0x13, 0x02, 0x02, 0x01, 0x00, 0x04, 0x00, 0x11, 0x01, 0x05]),
             Err(Error::InvalidData { offset: 3 })
         );
+    }
+
+    #[test]
+    fn the_fuzzed_compact_array_that_ran_out_of_memory_is_rejected() {
+        let bytes = [
+            0x13, 0x01, 0x00, 0x06, 0x01, 0x00, 0x06, 0x01, 0x00, 0x06, 0x01, 0x00, 0x06, 0x01,
+            0x00, 0x06, 0x01, 0x00, 0x06, 0x01, 0x00, 0x06, 0x01, 0x00, 0x06, 0x01, 0x00, 0x06,
+            0x01, 0x00, 0x06, 0x01, 0x00, 0x06, 0x01, 0x00, 0x06, 0x00, 0x09, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x06, 0x01, 0x00, 0x09, 0x01, 0x09, 0x04,
+        ];
+        assert!(matches!(parse(&bytes), Err(Error::InvalidData { .. })));
     }
 
     #[test]
