@@ -186,7 +186,7 @@ impl Queue {
         match &mut self.spool {
             None => {
                 if self.live >= self.capacity {
-                    self.drop_oldest();
+                    self.drop_oldest_waiting();
                     dropped += 1;
                 }
                 self.next_seq += 1;
@@ -321,6 +321,21 @@ impl Queue {
 
     fn drop_oldest(&mut self) {
         self.pop_front();
+    }
+
+    /// Drops the oldest record not handed out yet: one in flight is being delivered and will
+    /// be acknowledged, so dropping it would lose nothing and count a loss that did not happen.
+    /// Only when every record is in flight, the oldest of those. (Memory-only queues: the
+    /// records before `cursor` are the ones handed out.)
+    fn drop_oldest_waiting(&mut self) {
+        match self.mem.remove(self.cursor) {
+            Some(e) => {
+                if !e.acked {
+                    self.live -= 1;
+                }
+            }
+            None => self.pop_front(),
+        }
     }
 
     /// Moves the spool head to the first record still queued, refills memory from the file,
@@ -513,6 +528,22 @@ mod tests {
         }
         assert_eq!(q.len(), 3);
         assert_eq!(drain(&mut q), [vec![2], vec![3], vec![4]]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_full_memory_queue_drops_the_oldest_waiting_record_not_one_in_flight() {
+        let mut q = Queue::memory(3);
+        for i in 0..3u8 {
+            q.push(vec![i]);
+        }
+        // Record 0 is being sent when the queue overflows; it arrives after all.
+        let in_flight = q.take().unwrap();
+        let (dropped, _) = q.push(vec![3]);
+        assert_eq!(dropped, 1);
+        q.ack(in_flight.seq).unwrap();
+        // So the record lost is 1, the oldest still waiting: dropped counts a real loss.
+        assert_eq!(drain(&mut q), [vec![2], vec![3]]);
         assert!(q.is_empty());
     }
 
