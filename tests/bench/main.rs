@@ -25,7 +25,7 @@ use anyhow::{bail, Context, Result};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use smart_meter_testkit::Mosquitto;
 use smart_meter_tests::dsmr;
-use smart_meter_tests::http::request;
+use smart_meter_testkit::http::request;
 use smart_meter_tests::influxd::Influxd;
 use smart_meter_tests::pty::PtyPair;
 use smart_meter_tests::{free_port, repo, wait};
@@ -117,6 +117,10 @@ fn spawn_timed(bin: &Path, dir: &Path) -> Result<(Child, PathBuf)> {
         .arg("bench")
         .arg("run")
         .env("RUST_LOG", "warn")
+        // As a service runs it: a developer's RUST_BACKTRACE would make every error (each
+        // failed connect while a server starts) capture a backtrace.
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("gateway.log"))?)
@@ -428,6 +432,8 @@ fn spawn_plain(bin: &Path, dir: &Path) -> Result<Child> {
         .arg("bench")
         .arg("run")
         .env("RUST_LOG", "warn")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("gateway.log"))?)

@@ -2,9 +2,6 @@
 //! test on free ports with its own temporary data folders; the data is queried back with
 //! `/query` and compared exactly.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -13,229 +10,7 @@ use serde_json::{json, Value as Json};
 use smart_meter_core::stats::SinkStats;
 use smart_meter_core::{Bus, Decimal, Key, MeterId, MeterTime, Obis, Reading, Sample, Unit};
 use smart_meter_sinks::influxdb::{self, Config, Preset};
-
-/// A private `influxd` process; killed on drop.
-struct Influxd {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    port: u16,
-    child: Option<Child>,
-    auth: Option<(String, String)>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn influxd_binary() -> PathBuf {
-    let candidates = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")]);
-    for dir in candidates {
-        let bin = dir.join("influxd");
-        if bin.is_file() {
-            return bin;
-        }
-    }
-    panic!(
-        "influxd (InfluxDB 1.x) is not installed; these tests need it: \
-         apt-get install -y influxdb (the project's test script installs it)"
-    );
-}
-
-impl Influxd {
-    fn start(auth: bool) -> Influxd {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let rpc = free_port();
-        let d = dir.path().display();
-        let config = dir.path().join("influxdb.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"reporting-disabled = true
-bind-address = "127.0.0.1:{rpc}"
-[meta]
-  dir = "{d}/meta"
-[data]
-  dir = "{d}/data"
-  wal-dir = "{d}/wal"
-  query-log-enabled = false
-[retention]
-  enabled = false
-[shard-precreation]
-  enabled = false
-[monitor]
-  store-enabled = false
-[subscriber]
-  enabled = false
-[continuous_queries]
-  enabled = false
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:{port}"
-  auth-enabled = {auth}
-  log-enabled = false
-[logging]
-  level = "warn"
-"#
-            ),
-        )
-        .unwrap();
-        let mut db = Influxd {
-            dir,
-            config,
-            port,
-            child: None,
-            auth: None,
-        };
-        db.spawn();
-        db
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("influxd.log"))
-            .unwrap();
-        let child = Command::new(influxd_binary())
-            .arg("run")
-            .arg("-config")
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("influxd starts");
-        self.child = Some(child);
-        self.wait_ready();
-    }
-
-    fn wait_ready(&self) {
-        let t0 = Instant::now();
-        loop {
-            let ok = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && ureq_ping(self.port);
-            if ok {
-                return;
-            }
-            if t0.elapsed() > Duration::from_secs(30) {
-                let log = std::fs::read_to_string(self.dir.path().join("influxd.log"))
-                    .unwrap_or_default();
-                panic!("influxd did not answer /ping within 30 s; its log:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SIGTERM first, so influxd shuts down as a service manager would stop it.
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Runs an InfluxQL statement (POST) or query (GET) and returns the JSON answer.
-    async fn query(&self, db: Option<&str>, q: &str) -> Json {
-        // With the `tls` feature reqwest has no bundled crypto provider; the sink installs ring
-        // before building its client, and so must this test's own client.
-        #[cfg(feature = "tls")]
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::new();
-        let mut url = reqwest::Url::parse(&format!("{}/query", self.url())).unwrap();
-        {
-            let mut p = url.query_pairs_mut();
-            if let Some(db) = db {
-                p.append_pair("db", db);
-            }
-            p.append_pair("epoch", "ms").append_pair("q", q);
-        }
-        let is_read = q.starts_with("SELECT") || q.starts_with("SHOW");
-        let mut req = if is_read {
-            client.get(url)
-        } else {
-            client.post(url)
-        };
-        if let Some((u, p)) = &self.auth {
-            req = req.basic_auth(u, Some(p));
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        assert!(status.is_success(), "{q}: {status} {text}");
-        let v: Json = serde_json::from_str(&text).unwrap();
-        assert!(v["results"][0]["error"].is_null(), "{q}: {text}");
-        v
-    }
-
-    /// The series of a `SELECT`: (columns, rows).
-    async fn select(&self, db: &str, q: &str) -> (Vec<String>, Vec<Vec<Json>>) {
-        let v = self.query(Some(db), q).await;
-        let s = &v["results"][0]["series"][0];
-        let cols = s["columns"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no series for {q}: {v}"))
-            .iter()
-            .map(|c| c.as_str().unwrap().to_string())
-            .collect();
-        let rows = s["values"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r.as_array().unwrap().clone())
-            .collect();
-        (cols, rows)
-    }
-}
-
-impl Drop for Influxd {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// A blocking `/ping` without an HTTP client runtime: 204 means ready.
-fn ureq_ping(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = [0u8; 64];
-    let n = s.read(&mut buf).unwrap_or(0);
-    buf.get(..n).is_some_and(|b| b.starts_with(b"HTTP/1.1 204"))
-}
+use smart_meter_testkit::influxd::Influxd;
 
 /// Reading `i`: meter clock 2021-09-27T09:47:15+02:00 plus `i` × 5 s, A+ 12937 + `i` Wh,
 /// P− 100·`i` W, 233.7 V, 0.05 A, power factor −0.95, meter number with awkward characters.
@@ -332,15 +107,14 @@ fn assert_row(got: &[Json], want: &[Json], what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_written_to_influxdb_1x_read_back_exactly() {
-    let mut db = Influxd::start(true);
+    let mut db = Influxd::started_with_auth();
     // The first user may be created without credentials; everything after needs them.
     db.query(
         None,
         "CREATE USER admin WITH PASSWORD 'pa ss' WITH ALL PRIVILEGES",
-    )
-    .await;
-    db.auth = Some(("admin".into(), "pa ss".into()));
-    db.query(None, "CREATE DATABASE \"SmartMeter\"").await;
+    );
+    db.login("admin", "pa ss");
+    db.query(None, "CREATE DATABASE \"SmartMeter\"");
 
     let mut c = config(&db, "SmartMeter");
     c.username = Some("admin".into());
@@ -355,9 +129,7 @@ async fn readings_written_to_influxdb_1x_read_back_exactly() {
     assert_eq!(stats.delivered.load(Ordering::Relaxed), 6);
     assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
 
-    let (cols, rows) = db
-        .select("SmartMeter", "SELECT * FROM \"smart_meter\" ORDER BY time")
-        .await;
+    let (cols, rows) = db.select("SmartMeter", "SELECT * FROM \"smart_meter\" ORDER BY time");
     assert_eq!(
         cols,
         [
@@ -392,9 +164,7 @@ async fn readings_written_to_influxdb_1x_read_back_exactly() {
         assert_row(row, &want, &format!("row {i}"));
     }
     // Every number is a float field, the meter number a string field.
-    let (_, fields) = db
-        .select("SmartMeter", "SHOW FIELD KEYS FROM \"smart_meter\"")
-        .await;
+    let (_, fields) = db.select("SmartMeter", "SHOW FIELD KEYS FROM \"smart_meter\"");
     for f in &fields {
         let want = if f[0] == "0.0.96.1.0.255" {
             "string"
@@ -408,8 +178,8 @@ async fn readings_written_to_influxdb_1x_read_back_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_smartmeter_v1_preset_fills_the_predecessor_database_layout() {
-    let mut db = Influxd::start(false);
-    db.query(None, "CREATE DATABASE \"SmartMeter\"").await;
+    let mut db = Influxd::started();
+    db.query(None, "CREATE DATABASE \"SmartMeter\"");
     let mut c = config(&db, "SmartMeter");
     c.preset = Preset::SmartmeterV1;
     let (publisher, stats, task) = start_sink(c);
@@ -420,35 +190,27 @@ async fn the_smartmeter_v1_preset_fills_the_predecessor_database_layout() {
     finish(task).await;
     assert_eq!(stats.delivered.load(Ordering::Relaxed), 3);
 
-    let (cols, rows) = db
-        .select("SmartMeter", "SELECT * FROM \"Wirkenergie\"")
-        .await;
+    let (cols, rows) = db.select("SmartMeter", "SELECT * FROM \"Wirkenergie\"");
     assert_eq!(cols, ["time", "Bezug", "Lieferung"]);
     assert_row(
         &rows[2],
         &[json!(time_ms(2)), json!(12.939), json!(0.0)],
         "Wirkenergie",
     );
-    let (cols, rows) = db
-        .select("SmartMeter", "SELECT * FROM \"Momentanleistung\"")
-        .await;
+    let (cols, rows) = db.select("SmartMeter", "SELECT * FROM \"Momentanleistung\"");
     assert_eq!(cols, ["time", "Bezug", "Gesamt", "Lieferung"]);
     assert_row(
         &rows[2],
         &[json!(time_ms(2)), json!(0), json!(-200), json!(200)],
         "Momentanleistung",
     );
-    let (_, types) = db
-        .select("SmartMeter", "SHOW FIELD KEYS FROM \"Momentanleistung\"")
-        .await;
+    let (_, types) = db.select("SmartMeter", "SHOW FIELD KEYS FROM \"Momentanleistung\"");
     assert!(types.iter().all(|t| t[1] == "integer"), "{types:?}");
-    let (_, rows) = db.select("SmartMeter", "SELECT * FROM \"Spannung\"").await;
+    let (_, rows) = db.select("SmartMeter", "SELECT * FROM \"Spannung\"");
     assert_eq!(rows[0][1], json!(233.7));
-    let (_, rows) = db.select("SmartMeter", "SELECT * FROM \"Strom\"").await;
+    let (_, rows) = db.select("SmartMeter", "SELECT * FROM \"Strom\"");
     assert_eq!(rows[0][1], json!(0.05));
-    let (_, rows) = db
-        .select("SmartMeter", "SELECT * FROM \"Leistungsfaktor\"")
-        .await;
+    let (_, rows) = db.select("SmartMeter", "SELECT * FROM \"Leistungsfaktor\"");
     assert_row(
         &rows[0],
         &[json!(time_ms(0)), json!(-0.95)],
@@ -459,8 +221,8 @@ async fn the_smartmeter_v1_preset_fills_the_predecessor_database_layout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_influxdb_loses_no_reading() {
-    let mut db = Influxd::start(false);
-    db.query(None, "CREATE DATABASE \"meters\"").await;
+    let mut db = Influxd::started();
+    db.query(None, "CREATE DATABASE \"meters\"");
     let (publisher, stats, task) = start_sink(config(&db, "meters"));
     let total = 30u32;
     let wait_delivered = |n: u64| {
@@ -490,7 +252,7 @@ async fn a_restarted_influxdb_loses_no_reading() {
     );
     assert!(!stats.connected.load(Ordering::Relaxed));
     assert!(stats.queued.load(Ordering::Relaxed) >= 10);
-    db.spawn();
+    db.start();
     for i in 20..total {
         publisher.publish(reading(i));
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -502,12 +264,10 @@ async fn a_restarted_influxdb_loses_no_reading() {
     assert_eq!(stats.queued.load(Ordering::Relaxed), 0);
     assert!(stats.connected.load(Ordering::Relaxed));
 
-    let (_, rows) = db
-        .select(
-            "meters",
-            "SELECT \"1.0.1.8.0.255\" FROM \"smart_meter\" ORDER BY time",
-        )
-        .await;
+    let (_, rows) = db.select(
+        "meters",
+        "SELECT \"1.0.1.8.0.255\" FROM \"smart_meter\" ORDER BY time",
+    );
     let got: Vec<(i64, f64)> = rows
         .iter()
         .map(|r| (r[0].as_i64().unwrap(), r[1].as_f64().unwrap()))

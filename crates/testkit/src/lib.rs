@@ -16,6 +16,14 @@
 //! [`Collector::start`] connects a persistent-session subscriber (QoS 1, re-subscribing on every
 //! connect, so it survives broker restarts) and keeps every message in arrival order. Waits are
 //! bounded by generous timeouts that only guard against hangs; tests never assert on timing.
+//!
+//! # InfluxDB
+//! [`influxd::Influxd`] runs a private InfluxDB 1.x the same way (free ports, temporary data,
+//! stop/start for outages, optional authentication) and queries it with a small blocking
+//! HTTP client ([`http`]).
+
+pub mod http;
+pub mod influxd;
 
 use std::fs;
 use std::io::Read;

@@ -123,9 +123,23 @@ impl Writer {
             // component may have installed it already, which is fine.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout)
+            .connect_timeout(timeout);
+        #[cfg(feature = "tls")]
+        let builder = if base.scheme() == "http" {
+            // Plain HTTP never uses TLS, but reqwest builds its certificate verifier eagerly,
+            // which reads and parses the whole system trust store (and keeps it in memory).
+            // A TLS setup that trusts nothing costs nothing and refuses a redirect to https.
+            builder.tls_backend_preconfigured(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            )
+        } else {
+            builder
+        };
+        let client = builder
             .build()
             .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
         Ok(Writer {

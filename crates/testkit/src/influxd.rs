@@ -1,6 +1,7 @@
-//! A private InfluxDB 1.x (`influxd` of the Debian package `influxdb`, as the sink's own tests
-//! use) on free ports with its data in a temporary folder. It can be stopped (SIGTERM) and
-//! started again on the same port with the same data, to simulate an outage. Killed on drop.
+//! A private InfluxDB 1.x (`influxd` of the Debian package `influxdb`) on free ports with its
+//! data in a temporary folder, for the `influxdb` sink's tests and the end-to-end tests and
+//! benchmarks. It can be stopped (SIGTERM) and started again on the same port with the same
+//! data, to simulate an outage, and run with authentication on. Killed on drop.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::free_port;
 use crate::http::{encode, request};
 
 /// An InfluxDB 1.x server owned by one test.
@@ -16,11 +18,18 @@ pub struct Influxd {
     config: PathBuf,
     port: u16,
     child: Option<Child>,
+    credentials: Option<(String, String)>,
 }
 
 fn binary() -> PathBuf {
-    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin"] {
-        let p = PathBuf::from(dir).join("influxd");
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for dir in on_path
+        .into_iter()
+        .chain(["/usr/bin", "/usr/sbin", "/usr/local/bin"].map(PathBuf::from))
+    {
+        let p = dir.join("influxd");
         if p.is_file() {
             return p;
         }
@@ -34,9 +43,21 @@ impl Influxd {
     /// Prepares a server on free ports without starting it (a database that is down when the
     /// gateway starts).
     pub fn new() -> Influxd {
+        Influxd::prepare(false)
+    }
+
+    /// A server that is up, with authentication on (`auth-enabled = true`): create the first
+    /// admin with `CREATE USER … WITH ALL PRIVILEGES`, then [`Influxd::login`].
+    pub fn started_with_auth() -> Influxd {
+        let mut db = Influxd::prepare(true);
+        db.start();
+        db
+    }
+
+    fn prepare(auth: bool) -> Influxd {
         let dir = tempfile::tempdir().unwrap();
-        let port = crate::free_port();
-        let rpc = crate::free_port();
+        let port = free_port();
+        let rpc = free_port();
         let d = dir.path().display();
         let config = dir.path().join("influxdb.conf");
         std::fs::write(
@@ -63,6 +84,7 @@ bind-address = "127.0.0.1:{rpc}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{port}"
+  auth-enabled = {auth}
   log-enabled = false
 [logging]
   level = "warn"
@@ -75,7 +97,13 @@ bind-address = "127.0.0.1:{rpc}"
             config,
             port,
             child: None,
+            credentials: None,
         }
+    }
+
+    /// Sends these credentials with every later [`Influxd::query`].
+    pub fn login(&mut self, user: &str, password: &str) {
+        self.credentials = Some((user.to_string(), password.to_string()));
     }
 
     /// A server that is up.
@@ -143,6 +171,9 @@ bind-address = "127.0.0.1:{rpc}"
         if let Some(db) = db {
             path.push_str(&format!("&db={}", encode(db)));
         }
+        if let Some((u, p)) = &self.credentials {
+            path.push_str(&format!("&u={}&p={}", encode(u), encode(p)));
+        }
         let method = if q.starts_with("SELECT") || q.starts_with("SHOW") {
             "GET"
         } else {
@@ -166,6 +197,27 @@ bind-address = "127.0.0.1:{rpc}"
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The series of a `SELECT`: (columns, rows); panics when there is none.
+    pub fn select(&self, db: &str, q: &str) -> (Vec<String>, Vec<Vec<Value>>) {
+        let v = self.query(Some(db), q);
+        let s = &v["results"][0]["series"][0];
+        let cols = s["columns"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no series for {q}: {v}"))
+            .iter()
+            .map(|c| c.as_str().unwrap_or_default().to_string())
+            .collect();
+        let rows = s["values"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| r.as_array().cloned().unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (cols, rows)
     }
 }
 

@@ -1,5 +1,5 @@
 //! A minimal blocking HTTP/1.0 client for the helper servers' admin APIs (InfluxDB `/ping` and
-//! `/query`), so tests need no HTTP client stack of their own.
+//! `/query`), so tests need no HTTP client stack (and no TLS provider) of their own.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
