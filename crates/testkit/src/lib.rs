@@ -382,7 +382,10 @@ fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
     };
     let user = if owner_is_root { "user root\n" } else { "" };
     // autosave_on_changes with an interval of 1 saves after every change, so even a killed
-    // broker remembers sessions and subscriptions made before the kill.
+    // broker remembers sessions and subscriptions made before the kill. The price: the broker
+    // rewrites and fsyncs its database after every message, one message per save, a few
+    // hundred to a few thousand messages/s. Measurements must override it (later lines of
+    // `extra` replace these values).
     let text = format!(
         "listener {port} 127.0.0.1\n\
          allow_anonymous true\n\

@@ -456,6 +456,8 @@ pub async fn run(
         }
     }
 
+    // Whether what is left was cut off by the drain time (connected) or by the broker.
+    let connected_at_end = conn.is_connected();
     // Say goodbye: the retained status goes offline (the will is only for unclean ends).
     if let Some(t) = &status {
         if conn.is_connected() {
@@ -493,7 +495,12 @@ pub async fn run(
             info!(sink = %name, queued = left, "Kept undelivered readings in the spool for the next start.");
         } else {
             stats.dropped.fetch_add(left as u64, Ordering::Relaxed);
-            warn!(sink = %name, dropped = left, "Broker unreachable at shutdown; undelivered readings were dropped.");
+            if connected_at_end {
+                warn!(sink = %name, dropped = left, drain = ?SHUTDOWN_DRAIN,
+                    "The broker did not take every queued reading within the shutdown drain time; the rest were dropped.");
+            } else {
+                warn!(sink = %name, dropped = left, "Broker unreachable at shutdown; undelivered readings were dropped.");
+            }
         }
     }
     Ok(())
