@@ -95,8 +95,10 @@
 //! readings can go). At shutdown, what the database did not take stays in the spool (logged,
 //! not counted as dropped, still counted in `queued`), and the next start stores it before
 //! anything new ("Found readings spooled by an earlier run"). A crash loses nothing written to
-//! the file; readings stored just before a crash may be written again after it, which the
-//! `history` key makes harmless. A spooled record that cannot be decoded (damaged, or written
+//! the file; items stored just before a crash may be written again after it (at least once, as
+//! with the MQTT spool): harmless for `history` rows (their key ignores the repeat), while a
+//! predecessor-layout row may then appear twice and a bucket merged with its stored row count
+//! its samples twice. A spooled record that cannot be decoded (damaged, or written
 //! by an incompatible version) is skipped with a warning and counted as dropped.
 
 pub mod aggregate;
