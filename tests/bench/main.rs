@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use smart_meter_testkit::http::request;
 use smart_meter_testkit::Mosquitto;
 use smart_meter_tests::dsmr;
-use smart_meter_testkit::http::request;
 use smart_meter_tests::influxd::Influxd;
 use smart_meter_tests::pty::PtyPair;
 use smart_meter_tests::{free_port, repo, wait};

@@ -8,11 +8,19 @@
 //!
 //! # Bounds
 //! - Without a spool, at most `capacity` records are held; a push beyond that drops the oldest
-//!   record (counted in the return value) — recent readings are worth more than old ones.
+//!   record still waiting (counted in the return value) — recent readings are worth more than
+//!   old ones. Records handed out and not acknowledged yet are never dropped: they are being
+//!   delivered, so dropping them would count a loss that does not happen. When every record
+//!   is in flight, the new one is kept beyond `capacity` (the consumer bounds what is in
+//!   flight).
 //! - With a spool, every record is appended to `<spool_dir>/<name>.spool` before it is queued;
 //!   at most `capacity` records are also kept in memory, the rest are read back from the file as
-//!   the queue drains. The file is bounded by `max_bytes`: beyond it the oldest records are
-//!   dropped.
+//!   the queue drains. The file is bounded by `max_bytes` of records neither acknowledged nor
+//!   dropped: beyond it the oldest waiting records are dropped (those in memory first, then the
+//!   oldest on disk), again never one in flight.
+//! - [`Queue::keeping`] names records to keep on overflow (the SQL sink's aggregate buckets):
+//!   among the waiting records in memory, the oldest one it does not keep is dropped; only when
+//!   it keeps all of them is the oldest waiting record dropped regardless.
 //!
 //! # File format and crash safety
 //! `<name>.spool` is a sequence of records `len: u32 LE | crc32(data): u32 LE | data`.
@@ -50,6 +58,7 @@ pub struct SpoolConfig {
 
 struct Entry {
     seq: u64,
+    /// The record; emptied once acknowledged.
     data: Vec<u8>,
     /// Offset of this record in the spool file; `None` when it is only in memory (no spool, or
     /// writing it failed).
@@ -69,6 +78,8 @@ struct Spool {
     unloaded_from: u64,
     /// Records in the file after `unloaded_from`.
     unloaded: usize,
+    /// Bytes of the records in the file neither acknowledged nor dropped.
+    pending: u64,
     max_bytes: u64,
 }
 
@@ -83,6 +94,12 @@ pub struct Queue {
     next_seq: u64,
     capacity: usize,
     spool: Option<Spool>,
+    /// Records to keep on overflow while others can be dropped.
+    keep: fn(&[u8]) -> bool,
+}
+
+fn keep_none(_: &[u8]) -> bool {
+    false
 }
 
 /// A record handed out by [`Queue::take`].
@@ -104,7 +121,16 @@ impl Queue {
             next_seq: 0,
             capacity: capacity.max(1),
             spool: None,
+            keep: keep_none,
         }
+    }
+
+    /// The same queue, keeping the records for which `keep` is true on overflow as long as
+    /// other waiting records can be dropped instead (see the module docs).
+    #[must_use]
+    pub fn keeping(mut self, keep: fn(&[u8]) -> bool) -> Queue {
+        self.keep = keep;
+        self
     }
 
     /// A queue backed by a spool file; records left there by a previous run are queued first.
@@ -153,8 +179,10 @@ impl Queue {
                 tail: at,
                 unloaded_from: head,
                 unloaded: offsets.len(),
+                pending: at - head,
                 max_bytes: spool.max_bytes.max(1),
             }),
+            keep: keep_none,
         };
         let cap = q.capacity;
         q.refill(cap)?;
@@ -180,81 +208,93 @@ impl Queue {
     /// could not be kept), and the error when appending to the spool file failed: the record is
     /// then kept in memory only, or dropped and counted when memory is full.
     pub fn push(&mut self, data: Vec<u8>) -> (u64, Option<io::Error>) {
-        let mut dropped = 0u64;
-        let mut error = None;
-        let seq = self.next_seq;
-        match &mut self.spool {
-            None => {
-                if self.live >= self.capacity {
-                    self.drop_oldest_waiting();
-                    dropped += 1;
-                }
-                self.next_seq += 1;
-                self.live += 1;
-                self.mem.push_back(Entry {
-                    seq,
-                    data,
-                    start: None,
-                    taken: false,
-                    acked: false,
-                });
+        if self.spool.is_none() {
+            let mut dropped = 0u64;
+            if self.live >= self.capacity && self.drop_oldest_waiting() {
+                dropped += 1;
             }
-            Some(spool) => {
-                let written = append_record(spool, &data);
-                let mem_full = self.live >= self.capacity;
-                match written {
-                    Ok(end) => {
-                        if mem_full || spool.unloaded > 0 {
-                            spool.unloaded += 1;
-                        } else {
-                            spool.unloaded_from = end;
-                            self.next_seq += 1;
-                            self.live += 1;
-                            let start = end - record_size(data.len());
-                            self.mem.push_back(Entry {
-                                seq,
-                                data,
-                                start: Some(start),
-                                taken: false,
-                                acked: false,
-                            });
-                        }
-                    }
-                    Err(e) => {
-                        if mem_full || spool.unloaded > 0 {
-                            dropped += 1;
-                        } else {
-                            self.next_seq += 1;
-                            self.live += 1;
-                            self.mem.push_back(Entry {
-                                seq,
-                                data,
-                                start: None,
-                                taken: false,
-                                acked: false,
-                            });
-                        }
-                        error = Some(e);
-                    }
+            self.mem.push_back(Entry {
+                seq: self.next_seq,
+                data,
+                start: None,
+                taken: false,
+                acked: false,
+            });
+            self.next_seq += 1;
+            self.live += 1;
+            return (dropped, None);
+        }
+        let (mut dropped, mut error) = match self.append(data) {
+            Ok(()) => (0, None),
+            Err((lost, e)) => (u64::from(lost), Some(e)),
+        };
+        // Bound the file: drop the oldest waiting records beyond max_bytes.
+        let mut moves_left = self.mem.len().saturating_sub(self.cursor);
+        while self.spool.as_ref().is_some_and(|s| s.pending > s.max_bytes) {
+            match self.drop_for_room(&mut moves_left) {
+                Ok(true) => dropped += 1,
+                Ok(false) => break,
+                Err((lost, e)) => {
+                    dropped += u64::from(lost);
+                    error.get_or_insert(e);
+                    break;
                 }
-                // Bound the file: drop the oldest records beyond max_bytes.
-                while let Some(s) = &self.spool {
-                    if s.tail.saturating_sub(s.head) <= s.max_bytes || self.mem.is_empty() {
-                        break;
-                    }
-                    self.drop_oldest();
-                    dropped += 1;
-                    if let Err(e) = self.advance_head() {
-                        error.get_or_insert(e);
-                    }
-                }
+            }
+            if let Err(e) = self.advance_head() {
+                error.get_or_insert(e);
             }
         }
         (dropped, error)
     }
 
+    /// Appends a record to the spool file and queues it (in memory when there is room and
+    /// nothing waits on disk). When writing fails the record is kept in memory only, or lost
+    /// (`true` in the error) when memory is full.
+    fn append(&mut self, data: Vec<u8>) -> Result<(), (bool, io::Error)> {
+        let Some(spool) = &mut self.spool else {
+            return Ok(());
+        };
+        let written = append_record(spool, &data);
+        let to_disk = self.live >= self.capacity || spool.unloaded > 0;
+        let start = match written {
+            Ok(end) => {
+                let size = record_size(data.len());
+                spool.pending += size;
+                if to_disk {
+                    spool.unloaded += 1;
+                    return Ok(());
+                }
+                spool.unloaded_from = end;
+                Some(end - size)
+            }
+            Err(e) if to_disk => return Err((true, e)),
+            Err(e) => {
+                self.push_mem(data, None);
+                return Err((false, e));
+            }
+        };
+        self.push_mem(data, start);
+        Ok(())
+    }
+
+    fn push_mem(&mut self, data: Vec<u8>, start: Option<u64>) {
+        self.mem.push_back(Entry {
+            seq: self.next_seq,
+            data,
+            start,
+            taken: false,
+            acked: false,
+        });
+        self.next_seq += 1;
+        self.live += 1;
+    }
+
     /// Hands out the oldest record not handed out yet.
     pub fn take(&mut self) -> Option<Taken> {
+        // Skip records acknowledged after a release (placeholders).
+        while self.mem.get(self.cursor).is_some_and(|e| e.acked) {
+            self.cursor += 1;
+        }
         let e = self.mem.get_mut(self.cursor)?;
         e.taken = true;
         self.cursor += 1;
@@ -264,28 +304,51 @@ impl Queue {
         })
     }
 
+    /// Gives back every record handed out and not acknowledged: they wait again, in their
+    /// order, and [`Queue::take`] hands them out anew. For consumers that abandon a delivery
+    /// (a destination that went away), so that an overflow meanwhile drops the oldest records
+    /// rather than newer ones behind them.
+    pub fn release(&mut self) {
+        let first = self
+            .mem
+            .iter()
+            .position(|e| !e.acked)
+            .unwrap_or(self.mem.len());
+        for e in self.mem.iter_mut().take(self.cursor) {
+            if !e.acked {
+                e.taken = false;
+            }
+        }
+        self.cursor = self.cursor.min(first);
+    }
+
     /// Marks a handed-out record as delivered. Unknown sequence numbers (records dropped
     /// meanwhile) are ignored.
     ///
     /// # Errors
     /// When the spool position cannot be saved or the file not read or compacted.
     pub fn ack(&mut self, seq: u64) -> io::Result<()> {
-        let Some(front) = self.mem.front().map(|e| e.seq) else {
-            return Ok(());
-        };
-        let Some(idx) = seq.checked_sub(front) else {
-            return Ok(());
-        };
-        let Ok(idx) = usize::try_from(idx) else {
-            return Ok(());
-        };
-        match self.mem.get_mut(idx) {
-            Some(e) if e.taken && !e.acked => {
+        self.ack_all(&[seq])
+    }
+
+    /// [`Queue::ack`] for many records at once (the spool position is saved once).
+    ///
+    /// # Errors
+    /// As [`Queue::ack`].
+    pub fn ack_all(&mut self, seqs: &[u64]) -> io::Result<()> {
+        for &seq in seqs {
+            // Sequence numbers increase along `mem`, with gaps where records were dropped.
+            let Ok(idx) = self.mem.binary_search_by_key(&seq, |e| e.seq) else {
+                continue;
+            };
+            if let Some(e) = self.mem.get_mut(idx).filter(|e| e.taken && !e.acked) {
                 e.acked = true;
+                if let (Some(_), Some(s)) = (e.start, &mut self.spool) {
+                    s.pending = s.pending.saturating_sub(record_size(e.data.len()));
+                }
                 e.data = Vec::new();
                 self.live -= 1;
             }
-            _ => return Ok(()),
         }
         let mut advanced = false;
         while self.mem.front().is_some_and(|e| e.acked) {
@@ -319,23 +382,84 @@ impl Queue {
         }
     }
 
-    fn drop_oldest(&mut self) {
-        self.pop_front();
+    /// The index in `mem` of the record to drop for room: the oldest waiting one not kept,
+    /// else the oldest waiting one. Records in flight (before `cursor`) are being delivered
+    /// and will be acknowledged, so dropping one would count a loss that does not happen.
+    fn victim(&self) -> Option<usize> {
+        let mut waiting = self
+            .mem
+            .iter()
+            .enumerate()
+            .skip(self.cursor)
+            .filter(|(_, e)| !e.acked);
+        let oldest = waiting.clone().next().map(|(i, _)| i);
+        waiting
+            .find(|(_, e)| !(self.keep)(&e.data))
+            .map(|(i, _)| i)
+            .or(oldest)
     }
 
-    /// Drops the oldest record not handed out yet: one in flight is being delivered and will
-    /// be acknowledged, so dropping it would lose nothing and count a loss that did not happen.
-    /// Only when every record is in flight, the oldest of those. (Memory-only queues: the
-    /// records before `cursor` are the ones handed out.)
-    fn drop_oldest_waiting(&mut self) {
-        match self.mem.remove(self.cursor) {
-            Some(e) => {
-                if !e.acked {
-                    self.live -= 1;
-                }
+    /// Drops the record chosen by [`Queue::victim`]; `false` when every record is in flight.
+    fn drop_oldest_waiting(&mut self) -> bool {
+        let Some(i) = self.victim() else {
+            return false;
+        };
+        if let Some(e) = self.mem.remove(i) {
+            self.live -= 1;
+            if let (Some(_), Some(s)) = (e.start, &mut self.spool) {
+                s.pending = s.pending.saturating_sub(record_size(e.data.len()));
             }
-            None => self.pop_front(),
         }
+        true
+    }
+
+    /// Spool over its bound: drops the oldest waiting record in memory; a kept one is moved
+    /// to the end of the queue instead (re-appended, so the file can shrink from its start),
+    /// at most `moves_left` times, then dropped like the others. Without a waiting record in
+    /// memory, the oldest record on disk not loaded yet goes. `Ok(false)` when every record
+    /// is in flight; the error says whether a record being moved was lost.
+    fn drop_for_room(&mut self, moves_left: &mut usize) -> Result<bool, (bool, io::Error)> {
+        loop {
+            while self.mem.get(self.cursor).is_some_and(|e| e.acked) {
+                self.cursor += 1;
+            }
+            if self.cursor >= self.mem.len() {
+                if self.spool.as_ref().is_some_and(|s| s.unloaded > 0) {
+                    self.skip_unloaded().map_err(|e| (false, e))?;
+                    return Ok(true);
+                }
+                return Ok(false);
+            }
+            let Some(e) = self.mem.remove(self.cursor) else {
+                return Ok(false);
+            };
+            self.live -= 1;
+            if let (Some(_), Some(s)) = (e.start, &mut self.spool) {
+                s.pending = s.pending.saturating_sub(record_size(e.data.len()));
+            }
+            if *moves_left == 0 || !(self.keep)(&e.data) {
+                return Ok(true);
+            }
+            *moves_left -= 1;
+            self.append(e.data)?;
+        }
+    }
+
+    /// Drops the first record on disk that is not in memory yet.
+    fn skip_unloaded(&mut self) -> io::Result<()> {
+        let Some(s) = &mut self.spool else {
+            return Ok(());
+        };
+        s.file.seek(SeekFrom::Start(s.unloaded_from))?;
+        let mut head = [0u8; 8];
+        s.file.read_exact(&mut head)?;
+        s.file.seek(SeekFrom::End(0))?;
+        let [a, b, c, d, ..] = head;
+        let size = record_size(u32::from_le_bytes([a, b, c, d]) as usize);
+        s.unloaded_from += size;
+        s.unloaded -= 1;
+        s.pending = s.pending.saturating_sub(size);
+        Ok(())
     }
 
     /// Moves the spool head to the first record still queued, refills memory from the file,
@@ -357,6 +481,7 @@ impl Queue {
             s.head = 0;
             s.tail = 0;
             s.unloaded_from = 0;
+            s.pending = 0;
             save_pos(&s.pos_path, 0)?;
             return Ok(());
         }
@@ -679,6 +804,142 @@ mod tests {
         drop(q);
         let mut q = Queue::open(4, &spool(dir.path(), u64::MAX)).unwrap();
         assert_eq!(drain(&mut q), [big]);
+    }
+
+    #[test]
+    fn records_in_flight_are_never_dropped_and_acknowledge_after_a_drop_behind_them() {
+        let mut q = Queue::memory(3);
+        for i in 0..3u8 {
+            q.push(vec![i]);
+        }
+        let a = q.take().unwrap();
+        let b = q.take().unwrap();
+        // Record 2 is the only one waiting: it goes, records 0 and 1 stay in flight.
+        assert_eq!(q.push(vec![3]).0, 1);
+        let c = q.take().unwrap();
+        assert_eq!(c.data, vec![3]);
+        // Every record in flight: the new one is kept beyond the capacity, nothing dropped.
+        assert_eq!(q.push(vec![4]).0, 0);
+        assert_eq!(q.len(), 4);
+        // Acknowledgements find their records across the gap left by the drop.
+        q.ack_all(&[c.seq, a.seq]).unwrap();
+        q.ack(b.seq).unwrap();
+        assert_eq!(drain(&mut q), [vec![4]]);
+        assert!(q.is_empty());
+    }
+
+    fn is_kept(data: &[u8]) -> bool {
+        data.first() == Some(&b'k')
+    }
+
+    #[test]
+    fn kept_records_survive_overflow_while_others_can_go() {
+        let mut q = Queue::memory(3).keeping(is_kept);
+        q.push(b"k1".to_vec());
+        q.push(b"r1".to_vec());
+        q.push(b"k2".to_vec());
+        assert_eq!(q.push(b"r2".to_vec()).0, 1);
+        assert_eq!(q.push(b"r3".to_vec()).0, 1);
+        assert_eq!(
+            drain(&mut q),
+            [b"k1".to_vec(), b"k2".to_vec(), b"r3".to_vec()]
+        );
+        // Only kept records waiting: the oldest of them goes.
+        let mut q = Queue::memory(2).keeping(is_kept);
+        for r in [b"k1", b"k2", b"k3"] {
+            q.push(r.to_vec());
+        }
+        assert_eq!(drain(&mut q), [b"k2".to_vec(), b"k3".to_vec()]);
+    }
+
+    #[test]
+    fn an_overfull_spool_drops_waiting_unkept_records_not_those_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        // 8 + 10 bytes per record; 60 bytes hold three.
+        let mut q = Queue::open(10, &spool(dir.path(), 60))
+            .unwrap()
+            .keeping(is_kept);
+        q.push(b"r000000000".to_vec());
+        q.push(b"k000000000".to_vec());
+        let in_flight = q.take().unwrap();
+        q.push(b"r111111111".to_vec());
+        // Over the bound: r0 is in flight and k0 kept (moved to the end), so r1 goes.
+        assert_eq!(q.push(b"r222222222".to_vec()).0, 1);
+        assert_eq!(q.len(), 3);
+        q.ack(in_flight.seq).unwrap();
+        q.close().unwrap();
+        drop(q);
+        // The dropped record does not come back after a restart.
+        let mut q = Queue::open(10, &spool(dir.path(), 60)).unwrap();
+        assert_eq!(
+            drain(&mut q),
+            [b"r222222222".to_vec(), b"k000000000".to_vec()]
+        );
+    }
+
+    #[test]
+    fn an_overfull_spool_drops_from_disk_when_memory_holds_only_records_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(1, &spool(dir.path(), 60)).unwrap();
+        q.push(b"a000000000".to_vec());
+        let in_flight = q.take().unwrap();
+        q.push(b"b000000000".to_vec());
+        q.push(b"c000000000".to_vec());
+        // Memory holds only `a`, in flight; the oldest record on disk, `b`, goes.
+        assert_eq!(q.push(b"d000000000".to_vec()).0, 1);
+        assert_eq!(q.len(), 3);
+        q.ack(in_flight.seq).unwrap();
+        assert_eq!(
+            drain(&mut q),
+            [b"c000000000".to_vec(), b"d000000000".to_vec()]
+        );
+        assert_eq!(fs::metadata(dir.path().join("s.spool")).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_spool_holding_only_kept_records_still_keeps_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.spool");
+        let mut q = Queue::open(10, &spool(dir.path(), 60))
+            .unwrap()
+            .keeping(is_kept);
+        let mut dropped = 0;
+        for i in 0..20u8 {
+            dropped += q.push(vec![b'k', i, 0, 0, 0, 0, 0, 0, 0, 0]).0;
+        }
+        assert_eq!((dropped, q.len()), (17, 3));
+        let got: Vec<u8> = drain(&mut q).iter().map(|r| r[1]).collect();
+        assert_eq!(got, [17, 18, 19]);
+        assert_eq!(fs::metadata(path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn released_records_are_handed_out_again_and_overflow_drops_the_oldest_of_them() {
+        let mut q = Queue::memory(3);
+        for i in 0..3u8 {
+            q.push(vec![i]);
+        }
+        let a = q.take().unwrap();
+        let b = q.take().unwrap();
+        q.release();
+        // 0 and 1 wait again, so an overflow drops 0 rather than 2.
+        assert_eq!(q.push(vec![3]).0, 1);
+        assert_eq!(q.take().unwrap().data, vec![1]);
+        // Stale sequence numbers of the dropped record are ignored.
+        q.ack_all(&[a.seq, b.seq]).unwrap();
+        assert_eq!(drain(&mut q), [vec![2], vec![3]]);
+        assert!(q.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(2, &spool(dir.path(), 1 << 20)).unwrap();
+        for i in 0..4u8 {
+            q.push(vec![i]);
+        }
+        let t0 = q.take().unwrap();
+        let _t1 = q.take().unwrap();
+        q.ack(t0.seq).unwrap();
+        q.release();
+        assert_eq!(drain(&mut q), [vec![1], vec![2], vec![3]]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod sql_common;
 
 use smart_meter_sinks::sql::dialect::Dialect;
+use smart_meter_sinks::sql::Layout;
 use sql_common::*;
 
 const ENV: &str = "SMART_METER_TEST_MYSQL_URL";
@@ -136,4 +137,20 @@ async fn drops_only_the_rejected_reading_of_a_batch_in_mariadb() {
         .as_deref()
         .unwrap_or("")
         .contains("PIn"));
+}
+
+#[tokio::test]
+async fn spooled_readings_are_stored_once_at_the_next_start_in_mariadb() {
+    let db = db("spool").await;
+    let reference = self::db("spoolref").await;
+    let down = closed_port_url(Dialect::MySql).await;
+    spooled_readings_are_stored_once_at_the_next_start(
+        &down,
+        &db.url,
+        &reference.url,
+        Dialect::MySql,
+        Layout::Normalized,
+        || {},
+    )
+    .await;
 }

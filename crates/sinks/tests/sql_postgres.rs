@@ -6,6 +6,7 @@
 mod sql_common;
 
 use smart_meter_sinks::sql::dialect::Dialect;
+use smart_meter_sinks::sql::Layout;
 use sql_common::*;
 
 const ENV: &str = "SMART_METER_TEST_POSTGRES_URL";
@@ -55,4 +56,20 @@ async fn survives_a_postgres_outage() {
 async fn refuses_a_foreign_table_in_postgres() {
     let db = db("foreign").await;
     refuses_a_foreign_table(&db.url, Dialect::Postgres).await;
+}
+
+#[tokio::test]
+async fn spooled_readings_are_stored_once_at_the_next_start_in_postgres() {
+    let db = db("spool").await;
+    let reference = self::db("spoolref").await;
+    let down = closed_port_url(Dialect::Postgres).await;
+    spooled_readings_are_stored_once_at_the_next_start(
+        &down,
+        &db.url,
+        &reference.url,
+        Dialect::Postgres,
+        Layout::Normalized,
+        || {},
+    )
+    .await;
 }

@@ -83,6 +83,28 @@ impl AggValue {
         }
     }
 
+    /// A value with the exact sum behind a mean (as [`AggValue::exact_sum`] gave it).
+    pub fn with_sum(
+        code: String,
+        value: Decimal,
+        samples: u64,
+        unit: Option<String>,
+        sum: Option<Decimal>,
+    ) -> Self {
+        AggValue {
+            code,
+            value,
+            samples,
+            unit,
+            sum,
+        }
+    }
+
+    /// For `mean` buckets of this process: the exact sum of the samples.
+    pub fn exact_sum(&self) -> Option<Decimal> {
+        self.sum
+    }
+
     fn sum(&self) -> Option<Decimal> {
         self.sum.or_else(|| mul_int(self.value, self.samples))
     }

@@ -7,6 +7,7 @@
 //! url = "sqlite://data/readings.db"   # or mysql://user:pass@host/db, postgres://user:pass@host/db
 //! interval = "5m"                      # aggregate bucket, aligned to the Unix epoch
 //! aggregate = "first"                  # first | last | mean | min | max
+//! spool_dir = "spool"                  # optional: keep the queue on disk too (survives restarts)
 //! ```
 //!
 //! # Keys
@@ -19,11 +20,13 @@
 //! | `interval` | `5m` | bucket length, whole seconds; buckets start at multiples of it since the epoch |
 //! | `aggregate` | `first` | `first` (the predecessor's rule), `last`, `mean`, `min`, `max` |
 //! | `meters` | all | store only these meter ids |
-//! | `queue_size` | 10000 | readings held in memory while the database is unreachable; beyond it the oldest are dropped and counted |
+//! | `queue_size` | 10000 | readings held in memory while the database is unreachable; beyond it the oldest are dropped and counted (with `spool_dir`: the rest waits on disk) |
+//! | `spool_dir` | none | folder of the on-disk queue `<spool_dir>/<sink name>.spool`: queued readings survive a restart or crash and are stored at the next start |
+//! | `spool_max_mb` | 64 | bound of the spool file in MiB; beyond it the oldest readings are dropped and counted |
 //! | `batch_size` | 100 | readings per transaction |
 //! | `retry_max` | `60s` | cap of the reconnect backoff (it starts at 0.5 s and doubles) |
 //! | `timeout` | `30s` | limit for connecting and for one transaction |
-//! | `drain_timeout` | `30s` | after the bus closes (shutdown), how long an unreachable database is retried before the rest is dropped |
+//! | `drain_timeout` | `30s` | after the bus closes (shutdown), how long an unreachable database is retried before the rest is dropped; with `spool_dir` the rest stays in the spool instead, and a database that fails after the bus closed is not retried |
 //!
 //! # Layout `normalized`
 //! `history` holds one row per sample: `meter`, `ts` (the reading's time: the meter clock
@@ -79,15 +82,33 @@
 //! (aggregates are kept) and counts them in `dropped`. A batch the database rejects (a value out
 //! of range, SQLSTATE classes 22/23) is retried row by row; only the rejected readings are
 //! dropped, with an error log. `delivered` counts readings stored; `queued` counts queued items
-//! (readings and closed buckets).
+//! (readings and closed buckets). While the database is unreachable the writer gives its batch
+//! back to the queue, so an overflow meanwhile drops the oldest readings, not newer ones.
+//!
+//! # Never losing a reading: `spool_dir`
+//! The queue holds every item (reading or closed bucket) as a compact binary record (see
+//! [`record`]) in the sink's [`Queue`](crate::queue). With `spool_dir`, each record is also
+//! appended to `<spool_dir>/<sink name>.spool` before it is queued (the same file format as the
+//! MQTT sink's spool): at most `queue_size` records stay in memory, the rest are read back from
+//! the file as the queue drains, and the file is bounded by `spool_max_mb` (beyond it the
+//! oldest readings are dropped and counted; closed buckets are moved to the end instead while
+//! readings can go). At shutdown, what the database did not take stays in the spool (logged,
+//! not counted as dropped, still counted in `queued`), and the next start stores it before
+//! anything new ("Found readings spooled by an earlier run"). A crash loses nothing written to
+//! the file; items stored just before a crash may be written again after it (at least once, as
+//! with the MQTT spool): harmless for `history` rows (their key ignores the repeat), while a
+//! predecessor-layout row may then appear twice and a bucket merged with its stored row count
+//! its samples twice. A spooled record that cannot be decoded (damaged, or written
+//! by an incompatible version) is skipped with a warning and counted as dropped.
 
 pub mod aggregate;
 pub mod db;
 pub mod dialect;
 pub mod encode;
+pub mod record;
 
-use std::collections::VecDeque;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -99,6 +120,7 @@ use sqlx::AnyConnection;
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
+use crate::queue::{Queue, SpoolConfig, Taken};
 use aggregate::Aggregator;
 pub use aggregate::Mode;
 use db::{DbError, Item, Target};
@@ -160,6 +182,12 @@ pub struct Config {
     /// How long an unreachable database is retried after shutdown began.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// Folder for the on-disk queue.
+    #[serde(default)]
+    pub spool_dir: Option<PathBuf>,
+    /// Bound of the spool file in MiB.
+    #[serde(default = "default_spool_max_mb")]
+    pub spool_max_mb: u64,
 }
 
 fn default_url() -> String {
@@ -180,6 +208,9 @@ fn default_retry_max() -> Duration {
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
 }
+fn default_spool_max_mb() -> u64 {
+    64
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -196,6 +227,8 @@ impl Default for Config {
             retry_max: default_retry_max(),
             timeout: default_timeout(),
             drain_timeout: default_timeout(),
+            spool_dir: None,
+            spool_max_mb: default_spool_max_mb(),
         }
     }
 }
@@ -215,6 +248,8 @@ impl fmt::Debug for Config {
             .field("retry_max", &self.retry_max)
             .field("timeout", &self.timeout)
             .field("drain_timeout", &self.drain_timeout)
+            .field("spool_dir", &self.spool_dir)
+            .field("spool_max_mb", &self.spool_max_mb)
             .finish()
     }
 }
@@ -290,6 +325,16 @@ impl Config {
             if d.is_zero() {
                 bad(k, "must be longer than 0s".to_string());
             }
+        }
+        if self
+            .spool_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            bad("spool_dir", "must be a folder path".to_string());
+        }
+        if self.spool_max_mb == 0 {
+            bad("spool_max_mb", "must be at least 1".to_string());
         }
         out
     }
@@ -390,54 +435,71 @@ impl Scrubber {
     }
 }
 
-/// The queue between the bus reader and the database writer.
+/// The queue between the bus reader and the database writer: every item as a [`record`], in
+/// memory or spooled.
 struct Shared {
-    queue: Mutex<VecDeque<Item>>,
+    queue: Mutex<Queue>,
     capacity: usize,
     notify: Notify,
+    /// Wakes a writer backing off when the bus closes.
+    closing: Notify,
     closed: AtomicBool,
+    spool_error_logged: AtomicBool,
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Item>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Queues `item`; when full, drops the oldest reading (closed buckets are kept). Returns
     /// whether something was dropped.
-    fn push(&self, item: Item, stats: &SinkStats) -> bool {
-        let dropped = {
+    fn push(&self, item: &Item, stats: &SinkStats, name: &str) -> bool {
+        let data = record::encode(item);
+        let (dropped, error) = {
             let mut q = self.lock();
-            let dropped = if q.len() >= self.capacity {
-                let i = q
-                    .iter()
-                    .position(|i| !matches!(i, Item::Aggregate(_)))
-                    .unwrap_or(0);
-                q.remove(i)
-            } else {
-                None
-            };
-            q.push_back(item);
-            dropped
+            let r = q.push(data);
+            stats.queued.store(q.len() as i64, Ordering::Relaxed);
+            r
         };
-        if dropped.is_some() {
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
-        } else {
-            stats.queued.fetch_add(1, Ordering::Relaxed);
+        if dropped > 0 {
+            stats.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+        if let Some(e) = error {
+            if !self.spool_error_logged.swap(true, Ordering::Relaxed) {
+                error!(sink = %name, error = %e,
+                    "Cannot write the spool; keeping readings in memory only.");
+            }
+            stats.set_last_error(Some(format!("spool: {e}")));
         }
         self.notify.notify_one();
-        dropped.is_some()
+        dropped > 0
     }
 
-    fn take(&self, n: usize) -> Vec<Item> {
+    /// Up to `n` records, oldest first.
+    fn take(&self, n: usize) -> Vec<Taken> {
         let mut q = self.lock();
-        let n = n.min(q.len());
-        q.drain(..n).collect()
+        std::iter::from_fn(|| q.take()).take(n).collect()
+    }
+
+    /// Removes stored (or given up) records.
+    fn ack(&self, seqs: &[u64], stats: &SinkStats) {
+        let mut q = self.lock();
+        if let Err(e) = q.ack_all(seqs) {
+            stats.set_last_error(Some(format!("spool: {e}")));
+        }
+        stats.queued.store(q.len() as i64, Ordering::Relaxed);
+    }
+
+    /// Gives the records of an abandoned batch back to the queue.
+    fn release(&self) {
+        self.lock().release();
     }
 
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.notify.notify_one();
+        self.closing.notify_one();
     }
 
     fn is_closed(&self) -> bool {
@@ -445,11 +507,62 @@ impl Shared {
     }
 }
 
+/// The items the writer is storing, with their queue records.
+#[derive(Default)]
+struct Batch {
+    seqs: Vec<u64>,
+    items: Vec<Item>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.seqs.clear();
+        self.items.clear();
+    }
+}
+
+/// The next batch of up to `n` items. Records that do not decode are skipped, counted as
+/// dropped and removed.
+fn next_batch(shared: &Shared, n: usize, stats: &SinkStats, name: &str) -> Batch {
+    let mut batch = Batch::default();
+    loop {
+        let taken = shared.take(n);
+        if taken.is_empty() {
+            return batch;
+        }
+        let mut damaged = Vec::new();
+        for t in taken {
+            match record::decode(&t.data) {
+                Some(item) => {
+                    batch.seqs.push(t.seq);
+                    batch.items.push(item);
+                }
+                None => damaged.push(t.seq),
+            }
+        }
+        if !damaged.is_empty() {
+            stats
+                .dropped
+                .fetch_add(damaged.len() as u64, Ordering::Relaxed);
+            warn!(sink = %name, records = damaged.len(), "Dropped damaged spooled readings.");
+            shared.ack(&damaged, stats);
+        }
+        if !batch.is_empty() {
+            return batch;
+        }
+    }
+}
+
 /// Stores every reading until the bus closes, then writes the open buckets and what is queued.
 ///
 /// # Errors
-/// An invalid configuration, or a database whose tables cannot be used (another layout, a
-/// newer schema). An unreachable database is retried, not an error.
+/// An invalid configuration, a spool folder that cannot be used, or a database whose tables
+/// cannot be used (another layout, a newer schema). An unreachable database is retried, not
+/// an error.
 pub async fn run(
     config: Config,
     mut sub: Subscription,
@@ -470,11 +583,31 @@ pub async fn run(
         aggregate: config.aggregate_table().to_string(),
         mode: config.aggregate,
     };
+    let queue = match &config.spool_dir {
+        Some(dir) => Queue::open(
+            config.queue_size,
+            &SpoolConfig {
+                dir: dir.clone(),
+                name: name.to_string(),
+                max_bytes: config.spool_max_mb.saturating_mul(1024 * 1024),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("sql sink: cannot use spool_dir {}: {e}", dir.display()))?,
+        None => Queue::memory(config.queue_size),
+    }
+    .keeping(record::is_aggregate);
+    if !queue.is_empty() {
+        info!(sink = %name, queued = queue.len(),
+            "Found readings spooled by an earlier run; storing them first.");
+    }
+    stats.queued.store(queue.len() as i64, Ordering::Relaxed);
     let shared = Arc::new(Shared {
-        queue: Mutex::new(VecDeque::new()),
+        queue: Mutex::new(queue),
         capacity: config.queue_size,
         notify: Notify::new(),
+        closing: Notify::new(),
         closed: AtomicBool::new(false),
+        spool_error_logged: AtomicBool::new(false),
     });
     let mut writer = tokio::spawn(write_loop(
         config.clone(),
@@ -503,7 +636,7 @@ pub async fn run(
                 if !config.meters.is_empty() && !config.meters.iter().any(|m| m == r.meter.as_str()) {
                     continue;
                 }
-                match accept(&r, config.layout, &mut agg, &shared, &stats) {
+                match accept(&r, config.layout, &mut agg, &shared, &stats, &name) {
                     Err(e) => {
                         stats.dropped.fetch_add(1, Ordering::Relaxed);
                         if warn_due() {
@@ -520,11 +653,12 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 for b in agg.close_idle(Instant::now(), config.interval) {
-                    shared.push(Item::Aggregate(b), &stats);
+                    shared.push(&Item::Aggregate(b), &stats, &name);
                 }
             }
             res = &mut writer => {
                 // The writer only ends early on a fatal error.
+                finish(&shared, &stats, &name);
                 return match res {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(e),
@@ -534,12 +668,28 @@ pub async fn run(
         }
     }
     for b in agg.flush() {
-        shared.push(Item::Aggregate(b), &stats);
+        shared.push(&Item::Aggregate(b), &stats, &name);
     }
     shared.close();
-    match writer.await {
+    let res = writer.await;
+    finish(&shared, &stats, &name);
+    match res {
         Ok(r) => r,
         Err(e) => Err(anyhow::anyhow!("sql sink writer failed: {e}")),
+    }
+}
+
+/// Saves the spool; says what it keeps for the next start.
+fn finish(shared: &Shared, stats: &SinkStats, name: &str) {
+    let mut q = shared.lock();
+    if let Err(e) = q.close() {
+        error!(sink = %name, error = %e, "Cannot save the spool.");
+    }
+    let left = q.len();
+    stats.queued.store(left as i64, Ordering::Relaxed);
+    if left > 0 && q.is_spooled() {
+        info!(sink = %name, queued = left,
+            "Kept undelivered readings in the spool for the next start.");
     }
 }
 
@@ -551,6 +701,7 @@ fn accept(
     agg: &mut Aggregator,
     shared: &Shared,
     stats: &SinkStats,
+    name: &str,
 ) -> Result<bool, encode::CompatError> {
     let ts = encode::reading_millis(r);
     let meter = r.meter.as_str();
@@ -562,7 +713,7 @@ fn accept(
                 return Ok(false);
             }
             let samples = encode::numeric_samples(&rows);
-            dropped |= shared.push(Item::History(rows), stats);
+            dropped |= shared.push(&Item::History(rows), stats, name);
             if samples.is_empty() {
                 None
             } else {
@@ -572,12 +723,12 @@ fn accept(
         Layout::EvnDecrypter => {
             let row = encode::compat_row(r)?;
             let samples = row.samples();
-            dropped |= shared.push(Item::CompatHistory(Box::new(row)), stats);
+            dropped |= shared.push(&Item::CompatHistory(Box::new(row)), stats, name);
             agg.push(meter, ts, samples, Instant::now())
         }
     };
     if let Some(b) = closed {
-        dropped |= shared.push(Item::Aggregate(b), stats);
+        dropped |= shared.push(&Item::Aggregate(b), stats, name);
     }
     Ok(dropped)
 }
@@ -593,15 +744,16 @@ async fn write_loop(
     let scrubber = Scrubber(url_secrets(&config.url));
     let scrub = |e: &dyn fmt::Display| scrubber.scrub(e);
     let url = redact_url(&config.url);
+    let spooled = config.spool_dir.is_some();
     let retry_max = config.retry_max.max(Duration::from_millis(1));
     let mut delay = INITIAL_RETRY.min(retry_max);
     let mut conn: Option<AnyConnection> = None;
-    let mut batch: Vec<Item> = Vec::new();
+    let mut batch = Batch::default();
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut ever_connected = false;
     loop {
         if batch.is_empty() {
-            batch = shared.take(config.batch_size);
+            batch = next_batch(&shared, config.batch_size, &stats, &name);
             if batch.is_empty() {
                 if shared.is_closed() {
                     break;
@@ -618,20 +770,15 @@ async fn write_loop(
             deadline = Some(tokio::time::Instant::now() + config.drain_timeout);
         }
         if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-            let rest = shared.take(usize::MAX);
-            let lost = batch.len().saturating_add(rest.len()) as u64;
-            stats.dropped.fetch_add(lost, Ordering::Relaxed);
-            stats.queued.fetch_sub(lost as i64, Ordering::Relaxed);
-            error!(sink = %name, dropped = lost,
-                "Database still unreachable at shutdown; queued readings were dropped.");
+            give_up(&shared, &mut batch, &stats, &name, spooled);
             return Ok(());
         }
 
         let failure: String;
         if let Some(c) = conn.as_mut() {
-            match tokio::time::timeout(config.timeout, db::write(c, &target, &batch)).await {
+            match tokio::time::timeout(config.timeout, db::write(c, &target, &batch.items)).await {
                 Ok(Ok(())) => {
-                    done(&stats, &batch);
+                    done(&shared, &stats, &batch.seqs, &batch.items);
                     batch.clear();
                     delay = INITIAL_RETRY.min(retry_max);
                     continue;
@@ -639,7 +786,11 @@ async fn write_loop(
                 Ok(Err(DbError::Rejected(e))) => {
                     warn!(sink = %name, error = %scrub(&e),
                         "Database rejected a batch; writing its readings one by one.");
-                    match write_one_by_one(c, &target, &mut batch, &stats, &name, &scrubber).await {
+                    match write_one_by_one(
+                        c, &target, &mut batch, &shared, &stats, &name, &scrubber,
+                    )
+                    .await
+                    {
                         Ok(()) => continue,
                         Err(e) => failure = scrub(&e),
                     }
@@ -678,29 +829,56 @@ async fn write_loop(
             }
         }
 
-        // Transient failure: drop the connection (rolls back), back off, retry the same batch.
+        // Transient failure: drop the connection (rolls back) and give the batch back to the
+        // queue (an overflow meanwhile then drops the oldest readings); back off and retry.
         conn = None;
+        shared.release();
+        batch.clear();
         stats.connected.store(false, Ordering::Relaxed);
         stats.retries.fetch_add(1, Ordering::Relaxed);
         stats.set_last_error(Some(failure.clone()));
         warn!(sink = %name, url = %url, error = %failure, retry_in = ?delay,
             queued = stats.queued.load(Ordering::Relaxed),
             "Database unreachable; retrying.");
+        if spooled && shared.is_closed() {
+            // Shutting down with a spool: what is left waits there for the next start.
+            return Ok(());
+        }
         let wake = tokio::time::Instant::now() + delay;
         let wake = deadline.map_or(wake, |d| wake.min(d));
-        tokio::time::sleep_until(wake).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            // Shutdown began: try once more at once instead of sleeping out the backoff.
+            _ = shared.closing.notified(), if deadline.is_none() => {}
+        }
         delay = delay.saturating_mul(2).min(retry_max);
     }
     Ok(())
 }
 
-/// Counts a stored batch.
-fn done(stats: &SinkStats, items: &[Item]) {
+/// `drain_timeout` is over: without a spool the rest is dropped and counted; with one it stays
+/// there for the next start.
+fn give_up(shared: &Shared, batch: &mut Batch, stats: &SinkStats, name: &str, spooled: bool) {
+    if spooled {
+        shared.release();
+        batch.clear();
+        return;
+    }
+    let mut seqs = std::mem::take(&mut batch.seqs);
+    batch.clear();
+    seqs.extend(shared.take(usize::MAX).into_iter().map(|t| t.seq));
+    let lost = seqs.len() as u64;
+    stats.dropped.fetch_add(lost, Ordering::Relaxed);
+    shared.ack(&seqs, stats);
+    error!(sink = %name, dropped = lost,
+        "Database still unreachable at shutdown; queued readings were dropped.");
+}
+
+/// Counts stored items and removes them from the queue.
+fn done(shared: &Shared, stats: &SinkStats, seqs: &[u64], items: &[Item]) {
     let readings: u64 = items.iter().map(Item::readings).sum();
     stats.delivered.fetch_add(readings, Ordering::Relaxed);
-    stats
-        .queued
-        .fetch_sub(items.len() as i64, Ordering::Relaxed);
+    shared.ack(seqs, stats);
 }
 
 /// After a rejected batch: each item in its own transaction, dropping those rejected. Stops
@@ -708,24 +886,26 @@ fn done(stats: &SinkStats, items: &[Item]) {
 async fn write_one_by_one(
     conn: &mut AnyConnection,
     target: &Target,
-    batch: &mut Vec<Item>,
+    batch: &mut Batch,
+    shared: &Shared,
     stats: &SinkStats,
     name: &str,
     scrubber: &Scrubber,
 ) -> Result<(), DbError> {
     let scrub = |e: &dyn fmt::Display| scrubber.scrub(e);
-    while let Some(item) = batch.first() {
+    while let (Some(&seq), Some(item)) = (batch.seqs.first(), batch.items.first()) {
         match db::write(conn, target, std::slice::from_ref(item)).await {
-            Ok(()) => done(stats, std::slice::from_ref(item)),
+            Ok(()) => done(shared, stats, &[seq], std::slice::from_ref(item)),
             Err(DbError::Rejected(e)) => {
                 stats.dropped.fetch_add(1, Ordering::Relaxed);
-                stats.queued.fetch_sub(1, Ordering::Relaxed);
+                shared.ack(&[seq], stats);
                 stats.set_last_error(Some(scrub(&e)));
                 error!(sink = %name, error = %scrub(&e), "Database rejected a reading; dropped.");
             }
             Err(e) => return Err(e),
         }
-        batch.remove(0);
+        batch.seqs.remove(0);
+        batch.items.remove(0);
     }
     Ok(())
 }
@@ -749,6 +929,7 @@ mod tests {
         assert_eq!(c.interval, Duration::from_secs(300));
         assert_eq!(c.aggregate, Mode::First);
         assert_eq!((c.queue_size, c.batch_size), (10_000, 100));
+        assert_eq!((c.spool_dir.as_deref(), c.spool_max_mb), (None, 64));
         assert!(c.validate().is_empty());
     }
 
@@ -767,10 +948,13 @@ mod tests {
         let c = parse(
             r#"{"url": "postgres://u@h/db", "history_table": "h", "aggregate_table": "a",
                 "interval": "15m", "aggregate": "mean", "meters": ["evn"], "queue_size": 5,
-                "batch_size": 2, "retry_max": "5s", "timeout": "3s", "drain_timeout": "1s"}"#,
+                "batch_size": 2, "retry_max": "5s", "timeout": "3s", "drain_timeout": "1s",
+                "spool_dir": "spool", "spool_max_mb": 8}"#,
         )
         .unwrap();
         assert_eq!(c.interval, Duration::from_secs(900));
+        assert_eq!(c.spool_dir.as_deref(), Some(std::path::Path::new("spool")));
+        assert_eq!(c.spool_max_mb, 8);
         assert_eq!(c.aggregate, Mode::Mean);
         assert_eq!(c.drain_timeout, Duration::from_secs(1));
         assert!(c.validate().is_empty());
@@ -783,7 +967,7 @@ mod tests {
         let c = parse(
             r#"{"url": "oracle://h", "history_table": "x; DROP TABLE y", "aggregate_table": "smart_meter_schema",
                 "interval": "1500ms", "meters": ["Bad Name"], "queue_size": 0, "batch_size": 0,
-                "timeout": "0s"}"#,
+                "timeout": "0s", "spool_dir": "", "spool_max_mb": 0}"#,
         )
         .unwrap();
         let keys: Vec<String> = c.validate().into_iter().map(|(k, _)| k).collect();
@@ -797,7 +981,9 @@ mod tests {
                 "meters",
                 "queue_size",
                 "batch_size",
-                "timeout"
+                "timeout",
+                "spool_dir",
+                "spool_max_mb"
             ]
         );
         let same = parse(r#"{"history_table": "t", "aggregate_table": "T"}"#).unwrap();

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use smart_meter_core::stats::SinkStats;
 use smart_meter_core::{Bus, Decimal, Key, MeterId, Obis, Publisher, Reading, Sample, Unit};
+use smart_meter_sinks::queue::{Queue, SpoolConfig};
 use smart_meter_sinks::sql::dialect::Dialect;
 use smart_meter_sinks::sql::{self, Config, Layout, Mode};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
@@ -752,4 +753,171 @@ pub async fn refuses_a_foreign_table(url: &str, d: Dialect) {
         e.contains("history") && e.contains("lacks the columns"),
         "{e}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spool
+// ---------------------------------------------------------------------------------------------
+
+/// A URL of `d` on a local port nobody listens on.
+pub async fn closed_port_url(d: Dialect) -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    match d {
+        Dialect::MySql => format!("mysql://root@127.0.0.1:{port}/test"),
+        _ => format!("postgres://postgres@127.0.0.1:{port}/test"),
+    }
+}
+
+/// The items in a sink's spool file, oldest first (read without changing it).
+pub fn spooled_items(dir: &std::path::Path, sink: &str) -> Vec<sql::db::Item> {
+    let mut q = Queue::open(
+        usize::MAX,
+        &SpoolConfig {
+            dir: dir.to_path_buf(),
+            name: sink.to_string(),
+            max_bytes: u64::MAX,
+        },
+    )
+    .unwrap();
+    std::iter::from_fn(|| q.take())
+        .map(|t| sql::record::decode(&t.data).expect("a spooled record decodes"))
+        .collect()
+}
+
+/// Everything the sink wrote, for comparing two databases exactly.
+async fn contents(url: &str, d: Dialect, layout: Layout) -> Vec<String> {
+    match layout {
+        Layout::Normalized => {
+            let h = history(url, d, "history").await;
+            let a = aggregates(url, d, "history_aggregate").await;
+            let mut out: Vec<String> = h.iter().map(|r| format!("{r:?}")).collect();
+            out.extend(a.iter().map(|r| format!("{r:?}")));
+            out
+        }
+        Layout::EvnDecrypter => {
+            let mut out = Vec::new();
+            for t in ["history", "historyDebounced"] {
+                out.extend(
+                    compat_rows(url, d, t)
+                        .await
+                        .iter()
+                        .map(|r| format!("{t} {r:?}")),
+                );
+            }
+            out
+        }
+    }
+}
+
+/// Readings for the spool scenario: two 5-minute buckets of an EVN meter (decimals of several
+/// scales, a negative power factor, the meter number as text) and, for the normalised layout,
+/// a second meter with extreme decimals.
+fn spool_readings(layout: Layout) -> Vec<Reading> {
+    let mut readings: Vec<Reading> = (0..8i64)
+        .map(|i| {
+            evn_reading(
+                "evn",
+                T0 + i * 50_000 + 7,
+                12_937 + i as i128 * 3,
+                2337 + i as i128,
+                -819 + i as i128,
+            )
+        })
+        .collect();
+    if layout == Layout::Normalized {
+        readings.push(reading(
+            "other",
+            T0 + 5_000,
+            &[
+                (1, 8, dec("0.000000001"), Unit::from_symbol("kWh")),
+                (1, 7, dec("-12345678901234567890.5"), None),
+            ],
+        ));
+    }
+    readings
+}
+
+/// The database is unreachable for a whole run with `spool_dir`: nothing is dropped and the
+/// spool holds every reading and closed bucket. The next run, with the database back, stores
+/// all of them exactly once — the tables equal those of a run that could write at once
+/// (`reference`) — and a third run finds nothing left. `repair` runs between runs 1 and 2.
+pub async fn spooled_readings_are_stored_once_at_the_next_start(
+    down: &str,
+    up: &str,
+    reference: &str,
+    d: Dialect,
+    layout: Layout,
+    repair: impl FnOnce(),
+) {
+    let spool = tempfile::tempdir().unwrap();
+    let readings = spool_readings(layout);
+    let n = readings.len() as u64;
+    let base = |url: &str| Config {
+        layout,
+        aggregate: Mode::Mean,
+        ..config(url)
+    };
+    let spooled = |url: &str| Config {
+        spool_dir: Some(spool.path().to_path_buf()),
+        ..base(url)
+    };
+    let stats = store(base(reference), readings.clone()).await;
+    assert_eq!(stats.delivered.load(Ordering::Relaxed), n);
+    let expected = contents(reference, d, layout).await;
+    assert!(!expected.is_empty());
+
+    // Run 1: the database cannot be reached.
+    let stats = store(spooled(down), readings.clone()).await;
+    let buckets = if layout == Layout::Normalized { 3 } else { 2 };
+    assert_eq!(stats.delivered.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        stats.dropped.load(Ordering::Relaxed),
+        0,
+        "spooled, not dropped"
+    );
+    assert_eq!(stats.queued.load(Ordering::Relaxed), n as i64 + buckets);
+    assert!(stats.retries.load(Ordering::Relaxed) >= 1);
+    let items = spooled_items(spool.path(), "db");
+    let (rows, aggs): (Vec<_>, Vec<_>) = items
+        .into_iter()
+        .partition(|i| !matches!(i, sql::db::Item::Aggregate(_)));
+    assert_eq!(aggs.len() as i64, buckets);
+    let want: Vec<String> = readings
+        .iter()
+        .map(|r| match layout {
+            Layout::Normalized => {
+                format!("{:?}", sql::db::Item::History(sql::encode::history_rows(r)))
+            }
+            Layout::EvnDecrypter => format!(
+                "{:?}",
+                sql::db::Item::CompatHistory(Box::new(sql::encode::compat_row(r).unwrap()))
+            ),
+        })
+        .collect();
+    let got: Vec<String> = rows.iter().map(|i| format!("{i:?}")).collect();
+    assert_eq!(got, want, "the spool holds every reading exactly");
+
+    // Run 2: the database is back; the spool goes first, nothing new arrives.
+    repair();
+    let stats = store(spooled(up), Vec::new()).await;
+    assert_eq!(stats.delivered.load(Ordering::Relaxed), n);
+    assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.queued.load(Ordering::Relaxed), 0);
+    assert_eq!(contents(up, d, layout).await, expected);
+    let file = spool.path().join("db.spool");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        0,
+        "the spool is empty"
+    );
+
+    // Run 3: nothing is stored twice.
+    let stats = store(spooled(up), Vec::new()).await;
+    assert_eq!(stats.delivered.load(Ordering::Relaxed), 0);
+    assert_eq!(contents(up, d, layout).await, expected);
 }
