@@ -24,6 +24,17 @@ impl Obis {
         self.0
     }
 
+    /// Appends the dotted form of [`Display`](fmt::Display) to `out`, without the formatting
+    /// machinery.
+    pub fn write_to(&self, out: &mut String) {
+        for (i, &g) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            crate::text::push_uint(out, u64::from(g), 1);
+        }
+    }
+
     /// The meter clock, `0.0.1.0.0.255`.
     pub const CLOCK: Obis = Obis::new(0, 0, 1, 0, 0, 255);
     /// The meter (device) number, `0.0.96.1.0.255`.
