@@ -194,33 +194,33 @@ impl From<u64> for Decimal {
 }
 
 impl Decimal {
-    /// Appends the plain decimal notation of [`Display`](fmt::Display) to `out`, without the
-    /// formatting machinery (the reading JSON writes every number this way).
-    pub fn write_to(&self, out: &mut String) {
+    /// Appends the plain decimal notation of [`Display`](fmt::Display) to `out` as ASCII,
+    /// without the formatting machinery (the reading JSON writes every number this way).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
         let d = self.digits();
         if d.neg {
-            out.push('-');
+            out.push(b'-');
         }
         let digits = &d.buf[d.start..];
         if d.exponent >= 0 {
-            crate::text::push_ascii(out, digits);
+            out.extend_from_slice(digits);
             for _ in 0..d.exponent {
-                out.push('0');
+                out.push(b'0');
             }
             return;
         }
         let frac = usize::from(d.exponent.unsigned_abs());
         if digits.len() > frac {
             let (int, fr) = digits.split_at(digits.len() - frac);
-            crate::text::push_ascii(out, int);
-            out.push('.');
-            crate::text::push_ascii(out, fr);
+            out.extend_from_slice(int);
+            out.push(b'.');
+            out.extend_from_slice(fr);
         } else {
-            out.push_str("0.");
+            out.extend_from_slice(b"0.");
             for _ in 0..frac - digits.len() {
-                out.push('0');
+                out.push(b'0');
             }
-            crate::text::push_ascii(out, digits);
+            out.extend_from_slice(digits);
         }
     }
 
@@ -283,9 +283,9 @@ impl fmt::Display for Decimal {
     /// Plain decimal notation without exponent and without trailing zeros after the point:
     /// `2337e-1` → `233.7`, `5e3` → `5000`, `100e-2` → `1`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::with_capacity(24);
+        let mut s = Vec::with_capacity(24);
         self.write_to(&mut s);
-        f.write_str(&s)
+        f.write_str(std::str::from_utf8(&s).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -432,9 +432,9 @@ mod tests {
                 i8::MAX,
             ] {
                 let d = Decimal::new(m, e);
-                let mut s = String::from("x");
+                let mut s = b"x".to_vec();
                 d.write_to(&mut s);
-                assert_eq!(s, format!("x{}", reference(d)), "{m}e{e}");
+                assert_eq!(s, format!("x{}", reference(d)).into_bytes(), "{m}e{e}");
                 assert_eq!(d.to_string(), reference(d), "{m}e{e}");
             }
         }

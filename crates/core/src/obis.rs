@@ -24,14 +24,14 @@ impl Obis {
         self.0
     }
 
-    /// Appends the dotted form of [`Display`](fmt::Display) to `out`, without the formatting
-    /// machinery.
-    pub fn write_to(&self, out: &mut String) {
-        for (i, &g) in self.0.iter().enumerate() {
-            if i > 0 {
-                out.push('.');
-            }
-            crate::text::push_uint(out, u64::from(g), 1);
+    /// Appends the dotted form of [`Display`](fmt::Display) to `out` as ASCII, without the
+    /// formatting machinery.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let [a, b, c, d, e, f] = self.0;
+        crate::text::push_u8(out, a);
+        for g in [b, c, d, e, f] {
+            out.push(b'.');
+            crate::text::push_u8(out, g);
         }
     }
 
@@ -149,6 +149,16 @@ mod tests {
     #[test]
     fn formats_as_six_dotted_groups() {
         assert_eq!(Obis::ENERGY_IMPORT.to_string(), "1.0.1.8.0.255");
+    }
+
+    #[test]
+    fn write_to_matches_display() {
+        for g in 0..=255u8 {
+            let o = Obis::new(g, g / 2, 255 - g, g % 10, g / 100, g);
+            let mut s = Vec::new();
+            o.write_to(&mut s);
+            assert_eq!(s, o.to_string().into_bytes());
+        }
     }
 
     #[test]

@@ -147,37 +147,39 @@ impl Reading {
 
     /// The reading JSON of SPEC.md, on one line. Numbers are written exactly as decimals.
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(128 + self.samples.len() * 48);
+        let mut out = Vec::with_capacity(128 + self.samples.len() * 48);
         self.write_json(&mut out);
-        out
+        // Always UTF-8: `write_json` appends only `&str` runs and ASCII.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
-    /// Appends [`to_json`](Self::to_json)'s text to `out` (sinks reuse one buffer for many
-    /// readings). No allocation beyond growing `out`, except for readings with more than 128
+    /// Appends [`to_json`](Self::to_json)'s text (UTF-8) to `out` (sinks reuse one buffer for
+    /// many readings). No allocation beyond growing `out`, except for readings with more than 128
     /// samples.
-    pub fn write_json(&self, out: &mut String) {
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         out.reserve(128 + self.samples.len() * 48);
-        out.push_str("{\"meter\":");
-        push_json_str(out, self.meter.as_str());
-        out.push_str(",\"protocol\":");
-        push_json_str(out, self.protocol);
-        out.push_str(",\"received_at\":\"");
+        out.extend_from_slice(b"{\"meter\":");
+        crate::text::push_json_str(out, self.meter.as_str());
+        out.extend_from_slice(b",\"protocol\":");
+        crate::text::push_json_str(out, self.protocol);
+        out.extend_from_slice(b",\"received_at\":\"");
         write_utc(out, self.received_at);
-        out.push_str("\",\"meter_time\":");
+        out.extend_from_slice(b"\",\"meter_time\":");
         match &self.meter_time {
             Some(t) => {
-                out.push('"');
+                out.push(b'"');
                 t.write_to(out);
-                out.push('"');
+                out.push(b'"');
             }
-            None => out.push_str("null"),
+            None => out.extend_from_slice(b"null"),
         }
         match self.authenticated {
-            Some(true) => out.push_str(",\"authenticated\":true"),
-            Some(false) => out.push_str(",\"authenticated\":false"),
+            Some(true) => out.extend_from_slice(b",\"authenticated\":true"),
+            Some(false) => out.extend_from_slice(b",\"authenticated\":false"),
             None => {}
         }
-        out.push_str(",\"values\":{");
+        out.extend_from_slice(b",\"values\":{");
         // A JSON object cannot hold a key twice; the first occurrence wins. Keys almost never
         // repeat, so that is checked on sorted key fingerprints first, and only a possible
         // repeat pays for the exact check.
@@ -189,7 +191,7 @@ impl Reading {
                     continue;
                 }
                 if !first {
-                    out.push(',');
+                    out.push(b',');
                 }
                 first = false;
                 write_sample(out, s);
@@ -197,12 +199,12 @@ impl Reading {
         } else {
             for (i, s) in self.samples.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_sample(out, s);
             }
         }
-        out.push_str("}}");
+        out.extend_from_slice(b"}}");
     }
 
     /// False when no key occurs twice among the samples. True when one may (a fingerprint
@@ -233,36 +235,36 @@ impl Reading {
 const DEDUP_INLINE: usize = 128;
 
 /// One `"key":{"value":…,"unit":…}` member of `values`.
-fn write_sample(out: &mut String, s: &Sample) {
+fn write_sample(out: &mut Vec<u8>, s: &Sample) {
     match &s.key {
         Key::Obis(o) => {
-            out.push('"');
+            out.push(b'"');
             o.write_to(out);
-            out.push('"');
+            out.push(b'"');
         }
         Key::Kmp(r) => {
-            out.push_str("\"kmp.");
+            out.extend_from_slice(b"\"kmp.");
             push_uint(out, u64::from(*r), 1);
-            out.push('"');
+            out.push(b'"');
         }
-        Key::Named(n) => push_json_str(out, n),
+        Key::Named(n) => crate::text::push_json_str(out, n),
     }
-    out.push_str(":{\"value\":");
+    out.extend_from_slice(b":{\"value\":");
     match &s.value {
         Value::Number(d) => d.write_to(out),
-        Value::Text(t) => push_json_str(out, t),
+        Value::Text(t) => crate::text::push_json_str(out, t),
         Value::Time(t) => {
-            out.push('"');
+            out.push(b'"');
             t.write_to(out);
-            out.push('"');
+            out.push(b'"');
         }
     }
-    out.push_str(",\"unit\":");
+    out.extend_from_slice(b",\"unit\":");
     match s.unit.as_ref().and_then(|u| u.symbol()) {
-        Some(sym) => push_json_str(out, sym),
-        None => out.push_str("null"),
+        Some(sym) => crate::text::push_json_str(out, sym),
+        None => out.extend_from_slice(b"null"),
     }
-    out.push('}');
+    out.push(b'}');
 }
 
 impl Key {
@@ -470,14 +472,14 @@ mod tests {
 
     #[test]
     fn write_json_matches_the_reference_writer_byte_for_byte() {
-        let mut buf = String::from("previous line\n");
+        let mut buf = b"previous line\n".to_vec();
         let mut repeats = 0;
         for r in random_readings() {
             let expected = reference_json(&r);
             assert_eq!(r.to_json(), expected);
             let len = buf.len();
             r.write_json(&mut buf);
-            assert_eq!(buf.get(len..), Some(expected.as_str()));
+            assert_eq!(buf.get(len..), Some(expected.as_bytes()));
             let parsed: serde_json::Value = serde_json::from_str(&expected).unwrap();
             let distinct = parsed["values"].as_object().unwrap().len();
             if distinct < r.samples.len() {

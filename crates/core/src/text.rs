@@ -1,10 +1,11 @@
-//! Writing numbers and JSON strings straight into a `String`, without the formatting machinery
-//! and without temporary allocations. The reading JSON is written for every reading by every
-//! JSON sink; these helpers keep that cost proportional to the bytes written.
+//! Writing numbers and JSON strings straight into a byte buffer, without the formatting
+//! machinery and without temporary allocations. The reading JSON is written for every reading
+//! by every JSON sink; these helpers keep that cost proportional to the bytes written. What
+//! they append is always UTF-8 (ASCII digits and punctuation, and `&str` runs copied whole).
 
 /// Appends `v` in decimal, zero-padded to at least `width` digits (like `{v:0width$}`).
-pub(crate) fn push_uint(out: &mut String, v: u64, width: usize) {
-    let mut buf = [0u8; 20];
+pub(crate) fn push_uint(out: &mut Vec<u8>, v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
     let mut i = buf.len();
     let mut n = v;
     loop {
@@ -16,15 +17,36 @@ pub(crate) fn push_uint(out: &mut String, v: u64, width: usize) {
         }
     }
     for _ in buf.len() - i..width {
-        out.push('0');
+        out.push(b'0');
     }
-    push_ascii(out, &buf[i..]);
+    out.extend_from_slice(&buf[i..]);
 }
 
-/// Appends ASCII bytes (digits, punctuation) produced by this crate.
-pub(crate) fn push_ascii(out: &mut String, bytes: &[u8]) {
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        out.push_str(s);
+/// Appends a byte value 0–255 in decimal.
+pub(crate) fn push_u8(out: &mut Vec<u8>, v: u8) {
+    if v >= 100 {
+        out.extend_from_slice(&[b'0' + v / 100, b'0' + v / 10 % 10, b'0' + v % 10]);
+    } else if v >= 10 {
+        out.extend_from_slice(&[b'0' + v / 10, b'0' + v % 10]);
+    } else {
+        out.push(b'0' + v);
+    }
+}
+
+/// Where [`push_json_str`] writes: a byte buffer or a `String`.
+pub(crate) trait TextOut {
+    fn put(&mut self, s: &str);
+}
+
+impl TextOut for Vec<u8> {
+    fn put(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+}
+
+impl TextOut for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
     }
 }
 
@@ -32,40 +54,40 @@ pub(crate) fn push_ascii(out: &mut String, bytes: &[u8]) {
 /// with a backslash; backspace, form feed, newline, carriage return and tab by their short
 /// escapes; other control characters below U+0020 as `\u00XX` with lower-case hex digits;
 /// everything else (DEL and non-ASCII included) as is.
-pub(crate) fn push_json_str(out: &mut String, s: &str) {
-    out.reserve(s.len() + 2);
-    out.push('"');
-    let bytes = s.as_bytes();
+pub(crate) fn push_json_str<O: TextOut>(out: &mut O, s: &str) {
+    out.put("\"");
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in s.as_bytes().iter().enumerate() {
         if b >= 0x20 && b != b'"' && b != b'\\' {
             continue;
         }
         // `i` is at an ASCII byte, hence on a char boundary.
         if let Some(run) = s.get(start..i) {
-            out.push_str(run);
+            out.put(run);
         }
         start = i + 1;
         match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            0x08 => out.push_str("\\b"),
-            0x0c => out.push_str("\\f"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
+            b'"' => out.put("\\\""),
+            b'\\' => out.put("\\\\"),
+            0x08 => out.put("\\b"),
+            0x0c => out.put("\\f"),
+            b'\n' => out.put("\\n"),
+            b'\r' => out.put("\\r"),
+            b'\t' => out.put("\\t"),
             _ => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0xf)]));
+                const HEX: [&str; 16] = [
+                    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f",
+                ];
+                out.put("\\u00");
+                out.put(HEX[usize::from(b >> 4)]);
+                out.put(HEX[usize::from(b & 0xf)]);
             }
         }
     }
     if let Some(run) = s.get(start..) {
-        out.push_str(run);
+        out.put(run);
     }
-    out.push('"');
+    out.put("\"");
 }
 
 #[cfg(test)]
@@ -86,9 +108,14 @@ mod tests {
             (u64::MAX, 3),
             (u64::MAX, 25),
         ] {
-            let mut s = String::from("x");
+            let mut s = b"x".to_vec();
             push_uint(&mut s, v, w);
-            assert_eq!(s, format!("x{v:0w$}"), "{v} width {w}");
+            assert_eq!(s, format!("x{v:0w$}").into_bytes(), "{v} width {w}");
+        }
+        for v in 0..=255u8 {
+            let mut s = b"x".to_vec();
+            push_u8(&mut s, v);
+            assert_eq!(s, format!("x{v}").into_bytes());
         }
     }
 
@@ -114,10 +141,13 @@ mod tests {
             .map(String::from),
         );
         for c in &cases {
+            let reference = serde_json::to_string(c).unwrap();
             let mut s = String::from("[");
             push_json_str(&mut s, c);
-            let reference = serde_json::to_string(c).unwrap();
             assert_eq!(s, format!("[{reference}"), "{c:?}");
+            let mut b = b"[".to_vec();
+            push_json_str(&mut b, c);
+            assert_eq!(b, format!("[{reference}").into_bytes(), "{c:?}");
         }
     }
 }

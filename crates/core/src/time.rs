@@ -71,32 +71,32 @@ impl MeterTime {
         Some(local - offset * 60)
     }
 
-    /// Appends the ISO 8601 form of [`Display`](fmt::Display) to `out`, without the formatting
-    /// machinery.
-    pub fn write_to(&self, out: &mut String) {
+    /// Appends the ISO 8601 form of [`Display`](fmt::Display) to `out` as ASCII, without the
+    /// formatting machinery.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
         push_uint(out, u64::from(self.year), 4);
-        out.push('-');
+        out.push(b'-');
         push_uint(out, u64::from(self.month), 2);
-        out.push('-');
+        out.push(b'-');
         push_uint(out, u64::from(self.day), 2);
-        out.push('T');
+        out.push(b'T');
         push_uint(out, u64::from(self.hour), 2);
-        out.push(':');
+        out.push(b':');
         push_uint(out, u64::from(self.minute), 2);
-        out.push(':');
+        out.push(b':');
         push_uint(out, u64::from(self.second), 2);
         if let Some(ms) = self.millis {
-            out.push('.');
+            out.push(b'.');
             push_uint(out, u64::from(ms), 3);
         }
         if let Some(o) = self.offset_minutes {
             if o == 0 {
-                out.push('Z');
+                out.push(b'Z');
             } else {
-                out.push(if o < 0 { '-' } else { '+' });
+                out.push(if o < 0 { b'-' } else { b'+' });
                 let a = o.unsigned_abs();
                 push_uint(out, u64::from(a / 60), 2);
-                out.push(':');
+                out.push(b':');
                 push_uint(out, u64::from(a % 60), 2);
             }
         }
@@ -175,13 +175,13 @@ pub fn civil_from_days(z: i64) -> (i64, u8, u8) {
 
 /// RFC 3339 UTC with milliseconds: `2026-11-21T22:00:00.123Z`.
 pub fn format_utc(t: SystemTime) -> String {
-    let mut s = String::with_capacity(24);
+    let mut s = Vec::with_capacity(24);
     write_utc(&mut s, t);
-    s
+    String::from_utf8_lossy(&s).into_owned()
 }
 
-/// Appends [`format_utc`]'s text to `out`.
-pub fn write_utc(out: &mut String, t: SystemTime) {
+/// Appends [`format_utc`]'s text to `out` (ASCII).
+pub fn write_utc(out: &mut Vec<u8>, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (y, m, day) = civil_from_days(secs.div_euclid(86_400));
@@ -189,21 +189,21 @@ pub fn write_utc(out: &mut String, t: SystemTime) {
     match u64::try_from(y) {
         Ok(y) => push_uint(out, y, 4),
         // Not reachable from a time after the epoch; kept exact all the same.
-        Err(_) => out.push_str(&format!("{y:04}")),
+        Err(_) => out.extend_from_slice(format!("{y:04}").as_bytes()),
     }
-    out.push('-');
+    out.push(b'-');
     push_uint(out, u64::from(m), 2);
-    out.push('-');
+    out.push(b'-');
     push_uint(out, u64::from(day), 2);
-    out.push('T');
+    out.push(b'T');
     push_uint(out, rem / 3600, 2);
-    out.push(':');
+    out.push(b':');
     push_uint(out, rem % 3600 / 60, 2);
-    out.push(':');
+    out.push(b':');
     push_uint(out, rem % 60, 2);
-    out.push('.');
+    out.push(b'.');
     push_uint(out, u64::from(d.subsec_millis()), 3);
-    out.push('Z');
+    out.push(b'Z');
 }
 
 #[cfg(test)]
@@ -257,9 +257,9 @@ mod tests {
             });
         }
         for t in times {
-            let mut s = String::from("x");
+            let mut s = b"x".to_vec();
             t.write_to(&mut s);
-            assert_eq!(s, format!("x{t}"), "{t:?}");
+            assert_eq!(s, format!("x{t}").into_bytes(), "{t:?}");
         }
     }
 
