@@ -36,6 +36,9 @@ pub fn map(telegram: &Telegram<'_>, meter: &MeterId, authenticated: Option<bool>
     let mut reading = Reading::new(meter.clone(), NAME);
     reading.authenticated = authenticated;
     reading.meter_time = telegram.clock().and_then(meter_time);
+    // One sample per line at most: reserve once instead of growing ≈40 samples step by step.
+    let lines = telegram.body().bytes().filter(|&b| b == b'\n').count();
+    reading.samples.reserve_exact(lines + 1);
     for object in telegram.objects() {
         let key = match object.obis() {
             Some(obis) => Key::Obis(Obis(obis.0)),
