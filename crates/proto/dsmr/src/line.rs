@@ -46,8 +46,11 @@ impl<'a> Group<'a> {
 
     /// A number with a non-empty unit: the DSMR quantity form `value*unit`.
     pub fn quantity(&self) -> Option<(Number, &'a str)> {
-        let unit = self.unit().filter(|u| !u.is_empty())?;
-        Some((self.number()?, unit))
+        let (value, unit) = self.0.split_once('*')?;
+        if unit.is_empty() {
+            return None;
+        }
+        Some((Number::parse(value)?, unit))
     }
 
     /// The value as a timestamp `YYMMDDhhmmssX`, if it is one.

@@ -31,12 +31,26 @@ impl Number {
             return None;
         }
         let mut mantissa: i128 = 0;
-        for b in int.bytes().chain(frac.bytes()) {
-            if !b.is_ascii_digit() {
-                return None;
+        if digits <= 18 {
+            // Fits in 63 bits: accumulate without 128-bit arithmetic.
+            let mut m: u64 = 0;
+            for b in int.bytes().chain(frac.bytes()) {
+                if !b.is_ascii_digit() {
+                    return None;
+                }
+                m = m
+                    .wrapping_mul(10)
+                    .wrapping_add(u64::from(b.wrapping_sub(b'0')));
             }
-            let d = i128::from(b.checked_sub(b'0')?);
-            mantissa = mantissa.checked_mul(10)?.checked_add(d)?;
+            mantissa = i128::from(m);
+        } else {
+            for b in int.bytes().chain(frac.bytes()) {
+                if !b.is_ascii_digit() {
+                    return None;
+                }
+                let d = i128::from(b.checked_sub(b'0')?);
+                mantissa = mantissa.checked_mul(10)?.checked_add(d)?;
+            }
         }
         if negative {
             mantissa = mantissa.checked_neg()?;
@@ -234,6 +248,28 @@ mod tests {
         }
         assert_eq!(Number::parse(&"9".repeat(39)), None);
         assert!(Number::parse(&"9".repeat(38)).is_some());
+    }
+
+    #[test]
+    fn short_and_long_numbers_parse_alike_around_the_64_bit_path() {
+        for digits in 1..=38 {
+            for (int, frac) in [(digits, 0), (0, digits), (digits / 2, digits - digits / 2)] {
+                let text = format!("-{}.{}", "9".repeat(int), "7".repeat(frac));
+                let expected: i128 = format!("-{}{}", "9".repeat(int), "7".repeat(frac))
+                    .parse()
+                    .unwrap();
+                assert_eq!(
+                    Number::parse(&text),
+                    Some(Number {
+                        mantissa: expected,
+                        exponent: -(frac as i8)
+                    }),
+                    "{text}"
+                );
+            }
+        }
+        assert_eq!(Number::parse("12345678901234567x"), None);
+        assert_eq!(Number::parse("1234567890123456789x"), None);
     }
 
     #[test]
