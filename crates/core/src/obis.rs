@@ -27,12 +27,26 @@ impl Obis {
     /// Appends the dotted form of [`Display`](fmt::Display) to `out` as ASCII, without the
     /// formatting machinery.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        let [a, b, c, d, e, f] = self.0;
-        crate::text::push_u8(out, a);
-        for g in [b, c, d, e, f] {
-            out.push(b'.');
-            crate::text::push_u8(out, g);
+        // Six groups of up to three digits and five dots, assembled on the stack.
+        let mut buf = [0u8; 23];
+        let mut n = 0;
+        for (i, &g) in self.0.iter().enumerate() {
+            if i > 0 {
+                buf[n] = b'.';
+                n += 1;
+            }
+            if g >= 100 {
+                buf[n] = b'0' + g / 100;
+                n += 1;
+            }
+            if g >= 10 {
+                buf[n] = b'0' + g / 10 % 10;
+                n += 1;
+            }
+            buf[n] = b'0' + g % 10;
+            n += 1;
         }
+        out.extend_from_slice(&buf[..n]);
     }
 
     /// The meter clock, `0.0.1.0.0.255`.

@@ -22,17 +22,6 @@ pub(crate) fn push_uint(out: &mut Vec<u8>, v: u64, width: usize) {
     out.extend_from_slice(&buf[i..]);
 }
 
-/// Appends a byte value 0–255 in decimal.
-pub(crate) fn push_u8(out: &mut Vec<u8>, v: u8) {
-    if v >= 100 {
-        out.extend_from_slice(&[b'0' + v / 100, b'0' + v / 10 % 10, b'0' + v % 10]);
-    } else if v >= 10 {
-        out.extend_from_slice(&[b'0' + v / 10, b'0' + v % 10]);
-    } else {
-        out.push(b'0' + v);
-    }
-}
-
 /// Where [`push_json_str`] writes: a byte buffer or a `String`.
 pub(crate) trait TextOut {
     fn put(&mut self, s: &str);
@@ -111,11 +100,6 @@ mod tests {
             let mut s = b"x".to_vec();
             push_uint(&mut s, v, w);
             assert_eq!(s, format!("x{v:0w$}").into_bytes(), "{v} width {w}");
-        }
-        for v in 0..=255u8 {
-            let mut s = b"x".to_vec();
-            push_u8(&mut s, v);
-            assert_eq!(s, format!("x{v}").into_bytes());
         }
     }
 
