@@ -185,6 +185,8 @@ pub async fn run(
     // Decoded bytes not yet delivered: parts are `chunk` bytes as if the file were one
     // buffer; only the last part of a pass may be shorter.
     let mut pending: Vec<u8> = Vec::with_capacity(READ_SIZE + chunk);
+    let off_worker = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
     loop {
         file.rewind().await.map_err(read_error)?;
         let mut hex = HexStream::default();
@@ -205,36 +207,31 @@ pub async fn run(
             } else {
                 pending.len() - pending.len() % chunk
             };
-            for part in pending.get(..whole).unwrap_or_default().chunks(chunk) {
-                if cancel.is_cancelled() {
-                    sink.stats.set_state(SourceState::Ended);
-                    return Ok(());
-                }
-                sink.stats
-                    .bytes
-                    .fetch_add(part.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                proto.on_bytes(part, &mut out);
-                sink.emit(&mut out);
-                match config.speed {
-                    Speed::Max => {
-                        // A file can wait, unlike a meter: stay within half the bus so the
-                        // slowest sink never falls so far behind that it loses readings.
-                        let publisher = &sink.publisher;
-                        while publisher.backlog() > publisher.capacity() / 2
-                            && !cancel.is_cancelled()
-                        {
-                            tokio::time::sleep(Duration::from_millis(1)).await;
-                        }
-                        tokio::task::yield_now().await
-                    }
-                    Speed::Realtime => {
-                        tokio::select! {
-                            biased;
-                            _ = cancel.cancelled() => {}
-                            _ = tokio::time::sleep(tick) => {}
-                        }
-                    }
-                }
+            let parts = pending.get(..whole).unwrap_or_default();
+            let cancelled = if config.speed == Speed::Max && off_worker {
+                // Decoding a read's worth of telegrams is pure CPU work. Done on this worker
+                // it would hold the sinks it wakes in the worker's next-task slot until it
+                // yields, so decoder and sinks would take turns on one core; handed off, the
+                // sinks run on the other worker meanwhile.
+                tokio::task::block_in_place(|| {
+                    feed_max(parts, chunk, proto, sink, &mut out, cancel)
+                })
+            } else {
+                feed_async(
+                    parts,
+                    chunk,
+                    config.speed,
+                    tick,
+                    proto,
+                    sink,
+                    &mut out,
+                    cancel,
+                )
+                .await
+            };
+            if cancelled {
+                sink.stats.set_state(SourceState::Ended);
+                return Ok(());
             }
             pending.drain(..whole);
         }
@@ -253,6 +250,78 @@ pub async fn run(
     }
     sink.stats.set_state(SourceState::Ended);
     Ok(())
+}
+
+/// Feeds one part to the protocol and publishes what comes out.
+fn feed_part(part: &[u8], proto: &mut dyn MeterProtocol, sink: &mut Sink, out: &mut Output) {
+    sink.stats
+        .bytes
+        .fetch_add(part.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    proto.on_bytes(part, out);
+    sink.emit(out);
+}
+
+/// `speed = "max"` off the runtime's workers (inside `block_in_place`). Returns whether the
+/// replay was cancelled.
+fn feed_max(
+    bytes: &[u8],
+    chunk: usize,
+    proto: &mut dyn MeterProtocol,
+    sink: &mut Sink,
+    out: &mut Output,
+    cancel: &CancellationToken,
+) -> bool {
+    for part in bytes.chunks(chunk) {
+        if cancel.is_cancelled() {
+            return true;
+        }
+        feed_part(part, proto, sink, out);
+        // A file can wait, unlike a meter: stay within half the bus so the slowest sink never
+        // falls so far behind that it loses readings.
+        let publisher = &sink.publisher;
+        while publisher.backlog() > publisher.capacity() / 2 && !cancel.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    false
+}
+
+/// Realtime pace, or `speed = "max"` on a single-threaded runtime. Returns whether the replay
+/// was cancelled.
+#[allow(clippy::too_many_arguments)]
+async fn feed_async(
+    bytes: &[u8],
+    chunk: usize,
+    speed: Speed,
+    tick: Duration,
+    proto: &mut dyn MeterProtocol,
+    sink: &mut Sink,
+    out: &mut Output,
+    cancel: &CancellationToken,
+) -> bool {
+    for part in bytes.chunks(chunk) {
+        if cancel.is_cancelled() {
+            return true;
+        }
+        feed_part(part, proto, sink, out);
+        match speed {
+            Speed::Max => {
+                let publisher = &sink.publisher;
+                while publisher.backlog() > publisher.capacity() / 2 && !cancel.is_cancelled() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                tokio::task::yield_now().await
+            }
+            Speed::Realtime => {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => {}
+                    _ = tokio::time::sleep(tick) => {}
+                }
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -408,6 +477,18 @@ mod tests {
         .unwrap_err();
         assert!(err.starts_with("cannot read"), "{err}");
         assert!(proto.parts.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn off_the_workers_parts_and_loops_are_the_same() {
+        let content = binary(2 * READ_SIZE + 5000);
+        let parts = replay(&content, false, usize::MAX).await;
+        let (last, whole) = parts.split_last().unwrap();
+        assert!(whole.iter().all(|p| p.len() == 4096));
+        assert_eq!(last.len(), content.len() % 4096);
+        assert_eq!(parts.concat(), content);
+        let parts = replay(&content, true, 2 * content.len()).await;
+        assert_eq!(parts.concat(), [content.clone(), content].concat());
     }
 
     #[tokio::test]
