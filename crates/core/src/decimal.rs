@@ -193,34 +193,99 @@ impl From<u64> for Decimal {
     }
 }
 
+impl Decimal {
+    /// Appends the plain decimal notation of [`Display`](fmt::Display) to `out` as ASCII,
+    /// without the formatting machinery (the reading JSON writes every number this way).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let d = self.digits();
+        if d.neg {
+            out.push(b'-');
+        }
+        let digits = &d.buf[d.start..];
+        if d.exponent >= 0 {
+            out.extend_from_slice(digits);
+            for _ in 0..d.exponent {
+                out.push(b'0');
+            }
+            return;
+        }
+        let frac = usize::from(d.exponent.unsigned_abs());
+        if digits.len() > frac {
+            let (int, fr) = digits.split_at(digits.len() - frac);
+            out.extend_from_slice(int);
+            out.push(b'.');
+            out.extend_from_slice(fr);
+        } else {
+            out.extend_from_slice(b"0.");
+            for _ in 0..frac - digits.len() {
+                out.push(b'0');
+            }
+            out.extend_from_slice(digits);
+        }
+    }
+
+    /// The normalised value as sign, decimal digits of the mantissa and exponent (the same
+    /// normal form as [`normalized`](Self::normalized), computed in `u64` when it fits).
+    fn digits(&self) -> Digits {
+        let mut d = Digits {
+            buf: [b'0'; 40],
+            start: 39,
+            neg: self.mantissa < 0,
+            exponent: 0,
+        };
+        if self.mantissa == 0 {
+            d.neg = false;
+            return d;
+        }
+        let mut e = self.exponent;
+        let abs = self.mantissa.unsigned_abs();
+        let mut i = d.buf.len();
+        match u64::try_from(abs) {
+            Ok(mut m) => {
+                while m % 10 == 0 && e < i8::MAX {
+                    m /= 10;
+                    e += 1;
+                }
+                while m > 0 {
+                    i -= 1;
+                    d.buf[i] = b'0' + (m % 10) as u8;
+                    m /= 10;
+                }
+            }
+            Err(_) => {
+                let mut m = abs;
+                while m % 10 == 0 && e < i8::MAX {
+                    m /= 10;
+                    e += 1;
+                }
+                while m > 0 {
+                    i -= 1;
+                    d.buf[i] = b'0' + (m % 10) as u8;
+                    m /= 10;
+                }
+            }
+        }
+        d.start = i;
+        d.exponent = e;
+        d
+    }
+}
+
+/// See [`Decimal::digits`]. `u128::MAX` has 39 digits.
+struct Digits {
+    buf: [u8; 40],
+    start: usize,
+    neg: bool,
+    exponent: i8,
+}
+
 impl fmt::Display for Decimal {
     /// Plain decimal notation without exponent and without trailing zeros after the point:
     /// `2337e-1` → `233.7`, `5e3` → `5000`, `100e-2` → `1`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.normalized();
-        let neg = n.mantissa < 0;
-        let digits = n.mantissa.unsigned_abs().to_string();
-        if neg {
-            f.write_str("-")?;
-        }
-        if n.exponent >= 0 {
-            f.write_str(&digits)?;
-            for _ in 0..n.exponent {
-                f.write_str("0")?;
-            }
-            return Ok(());
-        }
-        let frac = usize::from(n.exponent.unsigned_abs());
-        if digits.len() > frac {
-            let (int, fr) = digits.split_at(digits.len() - frac);
-            write!(f, "{int}.{fr}")
-        } else {
-            f.write_str("0.")?;
-            for _ in 0..frac - digits.len() {
-                f.write_str("0")?;
-            }
-            f.write_str(&digits)
-        }
+        let mut s = Vec::with_capacity(24);
+        self.write_to(&mut s);
+        f.write_str(std::str::from_utf8(&s).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -285,6 +350,94 @@ mod tests {
         assert_eq!(Decimal::new(7, -4).to_string(), "0.0007");
         assert_eq!(Decimal::new(0, -3).to_string(), "0");
         assert_eq!(Decimal::new(-5, 0).to_string(), "-5");
+    }
+
+    /// The formatting before `write_to`: through `normalized` and `to_string`.
+    fn reference(d: Decimal) -> String {
+        let n = d.normalized();
+        let neg = n.mantissa < 0;
+        let digits = n.mantissa.unsigned_abs().to_string();
+        let mut s = String::new();
+        if neg {
+            s.push('-');
+        }
+        if n.exponent >= 0 {
+            s.push_str(&digits);
+            for _ in 0..n.exponent {
+                s.push('0');
+            }
+            return s;
+        }
+        let frac = usize::from(n.exponent.unsigned_abs());
+        if digits.len() > frac {
+            let (int, fr) = digits.split_at(digits.len() - frac);
+            s.push_str(&format!("{int}.{fr}"));
+        } else {
+            s.push_str("0.");
+            for _ in 0..frac - digits.len() {
+                s.push('0');
+            }
+            s.push_str(&digits);
+        }
+        s
+    }
+
+    #[test]
+    fn writes_exactly_what_the_normal_form_says() {
+        let mut mantissas: Vec<i128> = vec![
+            0,
+            1,
+            -1,
+            7,
+            10,
+            100,
+            -1000,
+            2337,
+            12_345_678_900,
+            i128::from(u64::MAX),
+            i128::from(u64::MAX) + 1,
+            i128::from(u64::MAX) * 10,
+            10i128.pow(19),
+            10i128.pow(20),
+            10i128.pow(38),
+            i128::MAX,
+            i128::MIN,
+            i128::MIN + 1,
+        ];
+        // A fixed pseudo-random spread over every magnitude.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 39) as u32;
+            let m = i128::from(x >> 8) % 10i128.pow(digits.min(18)) * 10i128.pow(digits / 2);
+            mantissas.push(if x & 1 == 0 { m } else { -m });
+        }
+        for &m in &mantissas {
+            for e in [
+                i8::MIN,
+                -100,
+                -40,
+                -39,
+                -20,
+                -3,
+                -2,
+                -1,
+                0,
+                1,
+                2,
+                20,
+                126,
+                i8::MAX,
+            ] {
+                let d = Decimal::new(m, e);
+                let mut s = b"x".to_vec();
+                d.write_to(&mut s);
+                assert_eq!(s, format!("x{}", reference(d)).into_bytes(), "{m}e{e}");
+                assert_eq!(d.to_string(), reference(d), "{m}e{e}");
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod obis;
 pub mod reading;
 pub mod stage;
 pub mod stats;
+mod text;
 pub mod time;
 pub mod unit;
 

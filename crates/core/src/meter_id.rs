@@ -1,12 +1,14 @@
 //! Meter ids: the names used in topics, tags and file names.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A meter id: 1 to 64 characters of lowercase ASCII letters, digits, `-` and `_`, starting with
 /// a letter or digit. This keeps it valid as an MQTT topic level, a Homie device id (after `_` →
-/// `-`), an InfluxDB tag and a file name.
+/// `-`), an InfluxDB tag and a file name. Shared, so that every reading can carry it without
+/// copying it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MeterId(Box<str>);
+pub struct MeterId(Arc<str>);
 
 impl MeterId {
     /// Validates `name`; the error says what is wrong.

@@ -24,6 +24,31 @@ impl Obis {
         self.0
     }
 
+    /// Appends the dotted form of [`Display`](fmt::Display) to `out` as ASCII, without the
+    /// formatting machinery.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        // Six groups of up to three digits and five dots, assembled on the stack.
+        let mut buf = [0u8; 23];
+        let mut n = 0;
+        for (i, &g) in self.0.iter().enumerate() {
+            if i > 0 {
+                buf[n] = b'.';
+                n += 1;
+            }
+            if g >= 100 {
+                buf[n] = b'0' + g / 100;
+                n += 1;
+            }
+            if g >= 10 {
+                buf[n] = b'0' + g / 10 % 10;
+                n += 1;
+            }
+            buf[n] = b'0' + g % 10;
+            n += 1;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+
     /// The meter clock, `0.0.1.0.0.255`.
     pub const CLOCK: Obis = Obis::new(0, 0, 1, 0, 0, 255);
     /// The meter (device) number, `0.0.96.1.0.255`.
@@ -138,6 +163,16 @@ mod tests {
     #[test]
     fn formats_as_six_dotted_groups() {
         assert_eq!(Obis::ENERGY_IMPORT.to_string(), "1.0.1.8.0.255");
+    }
+
+    #[test]
+    fn write_to_matches_display() {
+        for g in 0..=255u8 {
+            let o = Obis::new(g, g / 2, 255 - g, g % 10, g / 100, g);
+            let mut s = Vec::new();
+            o.write_to(&mut s);
+            assert_eq!(s, o.to_string().into_bytes());
+        }
     }
 
     #[test]

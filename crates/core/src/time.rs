@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::text::push_uint;
+
 /// A meter's own clock reading: a civil date and time, with the UTC offset when the meter
 /// sends one (DLMS deviation, DSMR's S/W flag).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,6 +69,37 @@ impl MeterTime {
             + i64::from(self.minute) * 60
             + i64::from(self.second);
         Some(local - offset * 60)
+    }
+
+    /// Appends the ISO 8601 form of [`Display`](fmt::Display) to `out` as ASCII, without the
+    /// formatting machinery.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        push_uint(out, u64::from(self.year), 4);
+        out.push(b'-');
+        push_uint(out, u64::from(self.month), 2);
+        out.push(b'-');
+        push_uint(out, u64::from(self.day), 2);
+        out.push(b'T');
+        push_uint(out, u64::from(self.hour), 2);
+        out.push(b':');
+        push_uint(out, u64::from(self.minute), 2);
+        out.push(b':');
+        push_uint(out, u64::from(self.second), 2);
+        if let Some(ms) = self.millis {
+            out.push(b'.');
+            push_uint(out, u64::from(ms), 3);
+        }
+        if let Some(o) = self.offset_minutes {
+            if o == 0 {
+                out.push(b'Z');
+            } else {
+                out.push(if o < 0 { b'-' } else { b'+' });
+                let a = o.unsigned_abs();
+                push_uint(out, u64::from(a / 60), 2);
+                out.push(b':');
+                push_uint(out, u64::from(a % 60), 2);
+            }
+        }
     }
 
     /// As a [`SystemTime`], when the offset is known.
@@ -142,17 +175,35 @@ pub fn civil_from_days(z: i64) -> (i64, u8, u8) {
 
 /// RFC 3339 UTC with milliseconds: `2026-11-21T22:00:00.123Z`.
 pub fn format_utc(t: SystemTime) -> String {
+    let mut s = Vec::with_capacity(24);
+    write_utc(&mut s, t);
+    String::from_utf8_lossy(&s).into_owned()
+}
+
+/// Appends [`format_utc`]'s text to `out` (ASCII).
+pub fn write_utc(out: &mut Vec<u8>, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (y, m, day) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    let rem = secs.rem_euclid(86_400) as u64;
+    match u64::try_from(y) {
+        Ok(y) => push_uint(out, y, 4),
+        // Not reachable from a time after the epoch; kept exact all the same.
+        Err(_) => out.extend_from_slice(format!("{y:04}").as_bytes()),
+    }
+    out.push(b'-');
+    push_uint(out, u64::from(m), 2);
+    out.push(b'-');
+    push_uint(out, u64::from(day), 2);
+    out.push(b'T');
+    push_uint(out, rem / 3600, 2);
+    out.push(b':');
+    push_uint(out, rem % 3600 / 60, 2);
+    out.push(b':');
+    push_uint(out, rem % 60, 2);
+    out.push(b'.');
+    push_uint(out, u64::from(d.subsec_millis()), 3);
+    out.push(b'Z');
 }
 
 #[cfg(test)]
@@ -167,6 +218,77 @@ mod tests {
         let t = MeterTime::new(2021, 9, 27, 9, 47, 15, Some(5), None).unwrap();
         assert_eq!(t.to_string(), "2021-09-27T09:47:15.005");
         assert_eq!(t.unix_seconds(), None);
+    }
+
+    #[test]
+    fn write_to_matches_display() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut times = vec![MeterTime {
+            year: u16::MAX,
+            month: u8::MAX,
+            day: 0,
+            hour: 100,
+            minute: 255,
+            second: 60,
+            millis: Some(u16::MAX),
+            offset_minutes: Some(i16::MIN),
+        }];
+        for _ in 0..5000 {
+            let r = next();
+            times.push(MeterTime {
+                year: (r % 12_000) as u16,
+                month: (r >> 16) as u8 % 14,
+                day: (r >> 24) as u8 % 33,
+                hour: (r >> 32) as u8 % 25,
+                minute: (r >> 40) as u8 % 61,
+                second: (r >> 48) as u8 % 62,
+                millis: (r & 4 == 0).then_some((r >> 20) as u16 % 1001),
+                offset_minutes: match r % 5 {
+                    0 => None,
+                    1 => Some(0),
+                    _ => Some(((r >> 28) % 2000) as i16 - 1000),
+                },
+            });
+        }
+        for t in times {
+            let mut s = b"x".to_vec();
+            t.write_to(&mut s);
+            assert_eq!(s, format!("x{t}").into_bytes(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn utc_text_is_fixed_width_rfc3339() {
+        let reference = |t: SystemTime| {
+            let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+            let secs = d.as_secs() as i64;
+            let (y, m, day) = civil_from_days(secs.div_euclid(86_400));
+            let rem = secs.rem_euclid(86_400);
+            format!(
+                "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rem / 3600,
+                rem % 3600 / 60,
+                rem % 60,
+                d.subsec_millis()
+            )
+        };
+        let mut ms: u64 = 1;
+        while ms < 400_000_000_000_000 {
+            for t in [
+                UNIX_EPOCH + Duration::from_millis(ms),
+                UNIX_EPOCH - Duration::from_millis(ms),
+            ] {
+                assert_eq!(format_utc(t), reference(t));
+            }
+            ms = ms * 3 + 7;
+        }
+        assert_eq!(format_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Codes not in the table are kept as [`Unit::Dlms`] with their raw number and have no symbol;
 //! units named by text (DSMR's `kWh`, KMP's table) use [`Unit::from_symbol`].
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A physical unit.
@@ -11,8 +12,9 @@ use std::fmt;
 pub enum Unit {
     /// A DLMS unit code. Known codes have a symbol; `255` ("count", no unit) has none.
     Dlms(u8),
-    /// A unit given as text by the meter that has no DLMS code (e.g. DSMR's `kWh`).
-    Symbol(Box<str>),
+    /// A unit given as text by the meter that has no DLMS code (e.g. DSMR's `kWh`). Borrowed
+    /// for the symbols meters commonly send, so that such units cost no allocation.
+    Symbol(Cow<'static, str>),
 }
 
 impl Unit {
@@ -46,12 +48,14 @@ impl Unit {
         if s.is_empty() {
             return None;
         }
-        for code in 1..=254u8 {
-            if dlms_symbol(code) == Some(s) {
-                return Some(Unit::Dlms(code));
-            }
+        if let Some(code) = dlms_code(s) {
+            return Some(Unit::Dlms(code));
         }
-        Some(Unit::Symbol(s.into()))
+        let text = match COMMON_SYMBOLS.iter().find(|&&c| c == s) {
+            Some(&common) => Cow::Borrowed(common),
+            None => Cow::Owned(s.to_string()),
+        };
+        Some(Unit::Symbol(text))
     }
 
     /// The symbol written in outputs; `None` for a DLMS code without a known symbol.
@@ -78,6 +82,85 @@ impl fmt::Display for Unit {
             None => write!(f, "unit#{}", self.dlms_code().unwrap_or(0)),
         }
     }
+}
+
+/// Symbols without a DLMS code that meters send (DSMR, KMP), kept without allocating.
+const COMMON_SYMBOLS: [&str; 16] = [
+    "kWh", "kW", "kvarh", "kvar", "kVArh", "kVAr", "kVAh", "kVA", "MWh", "MW", "GJ", "MJ", "l/h",
+    "kV", "mA", "Gcal",
+];
+
+/// The lowest DLMS code whose symbol is `s` (the inverse of [`dlms_symbol`]: `m³` is 13,
+/// not 14).
+fn dlms_code(s: &str) -> Option<u8> {
+    Some(match s {
+        "a" => 1,
+        "mo" => 2,
+        "wk" => 3,
+        "d" => 4,
+        "h" => 5,
+        "min" => 6,
+        "s" => 7,
+        "°" => 8,
+        "°C" => 9,
+        "currency" => 10,
+        "m" => 11,
+        "m/s" => 12,
+        "m³" => 13,
+        "m³/h" => 15,
+        "m³/d" => 17,
+        "l" => 19,
+        "kg" => 20,
+        "N" => 21,
+        "Nm" => 22,
+        "Pa" => 23,
+        "bar" => 24,
+        "J" => 25,
+        "J/h" => 26,
+        "W" => 27,
+        "VA" => 28,
+        "var" => 29,
+        "Wh" => 30,
+        "VAh" => 31,
+        "varh" => 32,
+        "A" => 33,
+        "C" => 34,
+        "V" => 35,
+        "V/m" => 36,
+        "F" => 37,
+        "Ω" => 38,
+        "Ωm²/m" => 39,
+        "Wb" => 40,
+        "T" => 41,
+        "A/m" => 42,
+        "H" => 43,
+        "Hz" => 44,
+        "1/(Wh)" => 45,
+        "1/(varh)" => 46,
+        "1/(VAh)" => 47,
+        "V²h" => 48,
+        "A²h" => 49,
+        "kg/s" => 50,
+        "S" => 51,
+        "K" => 52,
+        "1/(V²h)" => 53,
+        "1/(A²h)" => 54,
+        "1/m³" => 55,
+        "%" => 56,
+        "Ah" => 57,
+        "Wh/m³" => 60,
+        "J/m³" => 61,
+        "Mol %" => 62,
+        "g/m³" => 63,
+        "Pa s" => 64,
+        "J/kg" => 65,
+        "g/cm²" => 66,
+        "atm" => 67,
+        "dBm" => 70,
+        "dBµV" => 71,
+        "dB" => 72,
+        _ => return None,
+    })
 }
 
 /// The DLMS unit table (DLMS UA 1000-1 "Blue Book", class 3 `scaler_unit`).
@@ -173,5 +256,28 @@ mod tests {
         assert_eq!(Unit::from_symbol("W"), Some(Unit::W));
         assert_eq!(Unit::from_symbol("kWh"), Some(Unit::Symbol("kWh".into())));
         assert_eq!(Unit::from_symbol(""), None);
+    }
+
+    #[test]
+    fn symbol_lookup_is_the_inverse_of_the_table() {
+        for code in 1..=254u8 {
+            if let Some(sym) = dlms_symbol(code) {
+                let first = (1..=254u8).find(|&c| dlms_symbol(c) == Some(sym));
+                assert_eq!(dlms_code(sym), first, "{sym}");
+                assert_eq!(Unit::from_symbol(sym), first.map(Unit::Dlms), "{sym}");
+            }
+        }
+        for sym in COMMON_SYMBOLS {
+            assert_eq!(dlms_code(sym), None, "{sym} has a DLMS code");
+            assert!(matches!(
+                Unit::from_symbol(sym),
+                Some(Unit::Symbol(Cow::Borrowed(s))) if s == sym
+            ));
+        }
+        assert_eq!(dlms_code("x"), None);
+        assert_eq!(
+            Unit::from_symbol(" furlong "),
+            Some(Unit::Symbol(Cow::Owned("furlong".into())))
+        );
     }
 }

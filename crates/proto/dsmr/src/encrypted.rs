@@ -21,6 +21,7 @@ use core::fmt;
 use proto_dlms::security::{check_glo, decrypt_glo};
 pub use proto_dlms::security::{Decrypted, Keys};
 
+use crate::scan::find_byte;
 use crate::{Error, Telegram};
 
 /// Why a candidate APDU did not yield a telegram.
@@ -167,7 +168,7 @@ impl EncryptedFramer {
         let mut input = bytes;
         let mut taken = 0;
         if self.buf.is_empty() {
-            let start = input.iter().position(|&b| b == TAG).unwrap_or(input.len());
+            let start = find_byte(input, TAG).unwrap_or(input.len());
             self.drop_input(start);
             taken = start;
             input = input.get(start..).unwrap_or_default();
@@ -252,7 +253,7 @@ impl EncryptedFramer {
 
     fn advance(&mut self, keys: &Keys<'_>, at_end: bool) -> Option<Result<Frame, EncryptedError>> {
         loop {
-            match self.buf.iter().position(|&b| b == TAG) {
+            match find_byte(&self.buf, TAG) {
                 Some(start) => self.drop_front(start, true),
                 None => {
                     let n = self.buf.len();

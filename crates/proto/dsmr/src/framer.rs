@@ -13,6 +13,7 @@
 
 use core::ops::Range;
 
+use crate::scan::find_byte;
 use crate::telegram::{find_bang, tail};
 use crate::Error;
 
@@ -69,7 +70,7 @@ impl Framer {
         let mut input = bytes;
         let mut taken = 0;
         if self.buf.is_empty() {
-            let start = input.iter().position(|&b| b == b'/').unwrap_or(input.len());
+            let start = find_byte(input, b'/').unwrap_or(input.len());
             self.skip(start);
             self.advance_base(start);
             taken = start;
@@ -168,7 +169,7 @@ impl Framer {
     /// The state machine behind `next_frame` and `finish`: the range of the next frame.
     fn advance(&mut self, at_end: bool) -> Option<Result<Range<usize>, Error>> {
         self.compact();
-        match self.buf.iter().position(|&b| b == b'/') {
+        match find_byte(&self.buf, b'/') {
             Some(0) => {}
             Some(garbage) => {
                 self.skip(garbage);

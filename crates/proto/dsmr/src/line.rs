@@ -46,8 +46,11 @@ impl<'a> Group<'a> {
 
     /// A number with a non-empty unit: the DSMR quantity form `value*unit`.
     pub fn quantity(&self) -> Option<(Number, &'a str)> {
-        let unit = self.unit().filter(|u| !u.is_empty())?;
-        Some((self.number()?, unit))
+        let (value, unit) = self.0.split_once('*')?;
+        if unit.is_empty() {
+            return None;
+        }
+        Some((Number::parse(value)?, unit))
     }
 
     /// The value as a timestamp `YYMMDDhhmmssX`, if it is one.
@@ -158,9 +161,18 @@ fn scan_groups(bytes: &[u8], pos: usize) -> (bool, usize, usize) {
     (well_formed && any && !inside, text_end.max(pos), next)
 }
 
-/// Trims blanks (not line breaks) on both sides.
+/// Trims blanks (not line breaks) on both sides. Byte scans: blanks are ASCII, so both cuts
+/// are on char boundaries.
 fn trim_blanks(text: &str) -> &str {
-    text.trim_matches([' ', '\t'])
+    let bytes = text.as_bytes();
+    let Some(start) = bytes.iter().position(|&b| !is_blank(b)) else {
+        return "";
+    };
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_blank(b))
+        .map_or(start, |i| i.saturating_add(1));
+    text.get(start..end).unwrap_or_default()
 }
 
 /// A data object: an id and its value groups.
@@ -481,6 +493,21 @@ mod tests {
         assert_eq!(lines.len(), 4);
         let last: Vec<_> = Lines::new("0-0:96.13.0(4142").collect();
         assert_eq!(last, [Line::Unknown("0-0:96.13.0(4142")]);
+    }
+
+    #[test]
+    fn trims_only_spaces_and_tabs_around_ids() {
+        for (text, trimmed) in [
+            ("", ""),
+            (" \t ", ""),
+            ("1-0:1.8.1", "1-0:1.8.1"),
+            (" \t1-0:1.8.1\t ", "1-0:1.8.1"),
+            ("\u{a0}x y\r", "\u{a0}x y\r"),
+            ("  é ", "é"),
+        ] {
+            assert_eq!(trim_blanks(text), trimmed, "{text:?}");
+            assert_eq!(trim_blanks(text), text.trim_matches([' ', '\t']));
+        }
     }
 
     #[test]

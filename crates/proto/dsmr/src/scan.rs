@@ -44,6 +44,25 @@ pub(crate) fn find_any<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<u
     offset.checked_add(i)
 }
 
+/// Index of the first `needle` in `hay` (one test per eight bytes).
+#[inline]
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    let splat = u64::from(needle).wrapping_mul(LO);
+    let mut chunks = hay.chunks_exact(8);
+    let mut offset: usize = 0;
+    for chunk in chunks.by_ref() {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+        if has_zero(word ^ splat) {
+            if let Some(i) = chunk.iter().position(|&x| x == needle) {
+                return offset.checked_add(i);
+            }
+        }
+        offset = offset.saturating_add(8);
+    }
+    let i = chunks.remainder().iter().position(|&x| x == needle)?;
+    offset.checked_add(i)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -63,7 +82,20 @@ mod tests {
             }
             assert_eq!(find_any(&vec![b'x'; len], [b'!']), None);
         }
+        for len in 0..40 {
+            for at in 0..len {
+                let mut hay = vec![0xDA; len];
+                hay[at] = 0xDB;
+                if at + 2 < len {
+                    hay[at + 2] = 0xDB;
+                }
+                assert_eq!(find_byte(&hay, 0xDB), Some(at), "{len} {at}");
+            }
+            assert_eq!(find_byte(&vec![0xDA; len], 0xDB), None);
+        }
         // High bytes next to the needle must not confuse the zero-byte test.
+        assert_eq!(find_byte(&[0x80, 0x21, 0xA1, 0x21], 0x21), Some(1));
+        assert_eq!(find_byte(&[0xFF; 16], 0x7F), None);
         assert_eq!(find_any(&[0x80, 0x21, 0xA1, 0x21], [0x21]), Some(1));
         assert_eq!(find_any(&[0xFF; 16], [0x7F]), None);
     }

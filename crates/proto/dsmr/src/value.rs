@@ -25,23 +25,49 @@ impl Number {
             Some(b'+') => (false, text.get(1..)?),
             _ => (false, text),
         };
-        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-        let digits = int.len().checked_add(frac.len())?;
-        if digits == 0 || digits > 38 {
-            return None;
-        }
-        let mut mantissa: i128 = 0;
-        for b in int.bytes().chain(frac.bytes()) {
-            if !b.is_ascii_digit() {
+        let mut mantissa: i128;
+        let frac_len: usize;
+        if body.len() <= 19 {
+            // At most 19 digits: one pass, accumulated in u64 (19 nines fit).
+            let mut m: u64 = 0;
+            let mut point: Option<usize> = None;
+            for (i, &b) in body.as_bytes().iter().enumerate() {
+                if b.is_ascii_digit() {
+                    m = m
+                        .wrapping_mul(10)
+                        .wrapping_add(u64::from(b.wrapping_sub(b'0')));
+                } else if b == b'.' && point.is_none() {
+                    point = Some(i);
+                } else {
+                    return None;
+                }
+            }
+            let digits = body.len().saturating_sub(usize::from(point.is_some()));
+            if digits == 0 {
                 return None;
             }
-            let d = i128::from(b.checked_sub(b'0')?);
-            mantissa = mantissa.checked_mul(10)?.checked_add(d)?;
+            mantissa = i128::from(m);
+            frac_len = point.map_or(0, |p| body.len().saturating_sub(p).saturating_sub(1));
+        } else {
+            let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+            let digits = int.len().checked_add(frac.len())?;
+            if digits == 0 || digits > 38 {
+                return None;
+            }
+            mantissa = 0;
+            for b in int.bytes().chain(frac.bytes()) {
+                if !b.is_ascii_digit() {
+                    return None;
+                }
+                let d = i128::from(b.checked_sub(b'0')?);
+                mantissa = mantissa.checked_mul(10)?.checked_add(d)?;
+            }
+            frac_len = frac.len();
         }
         if negative {
             mantissa = mantissa.checked_neg()?;
         }
-        let exponent = i8::try_from(frac.len()).ok()?.checked_neg()?;
+        let exponent = i8::try_from(frac_len).ok()?.checked_neg()?;
         Some(Number { mantissa, exponent })
     }
 }
@@ -234,6 +260,52 @@ mod tests {
         }
         assert_eq!(Number::parse(&"9".repeat(39)), None);
         assert!(Number::parse(&"9".repeat(38)).is_some());
+    }
+
+    #[test]
+    fn short_and_long_numbers_parse_alike_around_the_64_bit_path() {
+        for digits in 1..=38 {
+            for (int, frac) in [(digits, 0), (0, digits), (digits / 2, digits - digits / 2)] {
+                let text = format!("-{}.{}", "9".repeat(int), "7".repeat(frac));
+                let expected: i128 = format!("-{}{}", "9".repeat(int), "7".repeat(frac))
+                    .parse()
+                    .unwrap();
+                assert_eq!(
+                    Number::parse(&text),
+                    Some(Number {
+                        mantissa: expected,
+                        exponent: -(frac as i8)
+                    }),
+                    "{text}"
+                );
+            }
+        }
+        for bad in [
+            "12345678901234567x",
+            "1234567890123456789x",
+            "1.2.3",
+            "..",
+            "-.",
+            "1-2",
+            "1 2",
+            "١",
+            "1.2.3.4.5.6.7.8.9.0.1",
+        ] {
+            assert_eq!(Number::parse(bad), None, "{bad}");
+        }
+        for (text, mantissa, exponent) in [
+            ("9999999999999999999", 9_999_999_999_999_999_999i128, 0),
+            ("999999999999999999.9", 9_999_999_999_999_999_999, -1),
+            ("-12.", -12, 0),
+            ("+.5", 5, -1),
+            ("0000000000000000000000.1", 1, -1),
+        ] {
+            assert_eq!(
+                Number::parse(text),
+                Some(Number { mantissa, exponent }),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `jsonl`: the reading JSON of SPEC.md, one object per line, appended to a file or written to
 //! stdout (`path = "-"`). Lines are flushed whenever the bus has nothing more buffered, so a
-//! burst is written in one go and a quiet meter's reading is on disk at once.
+//! burst is written in one go and a quiet meter's reading is on disk at once. The lines of a
+//! burst are written into one reused buffer and handed to the file in writes of up to
+//! [`BATCH_BYTES`].
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -9,7 +11,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 use smart_meter_core::stats::SinkStats;
 use smart_meter_core::Subscription;
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// A burst of lines is written to the file once this many bytes are buffered (and at its end).
+pub const BATCH_BYTES: usize = 256 * 1024;
 
 /// Settings of a `jsonl` sink.
 #[derive(Debug, Clone, Deserialize)]
@@ -40,7 +45,7 @@ impl Config {
 /// Writes every reading until the bus closes, then flushes.
 pub async fn run(config: Config, sub: Subscription, stats: Arc<SinkStats>) -> anyhow::Result<()> {
     if config.path.as_os_str() == "-" {
-        return write_all(BufWriter::new(tokio::io::stdout()), sub, stats).await;
+        return write_all(tokio::io::stdout(), sub, stats).await;
     }
     if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir).await.map_err(|e| {
@@ -61,7 +66,7 @@ pub async fn run(config: Config, sub: Subscription, stats: Arc<SinkStats>) -> an
                 config.path.display()
             )
         })?;
-    write_all(BufWriter::with_capacity(64 * 1024, file), sub, stats).await
+    write_all(file, sub, stats).await
 }
 
 async fn write_all<W: AsyncWrite + Unpin>(
@@ -70,22 +75,26 @@ async fn write_all<W: AsyncWrite + Unpin>(
     stats: Arc<SinkStats>,
 ) -> anyhow::Result<()> {
     stats.connected.store(true, Ordering::Relaxed);
-    let mut pending = 0u64;
+    let mut buf: Vec<u8> = Vec::with_capacity(BATCH_BYTES + 4096);
     while let Some(r) = sub.next().await {
-        let mut line = r.to_json();
-        line.push('\n');
-        out.write_all(line.as_bytes()).await?;
-        pending += 1;
-        // Drain whatever is already buffered before paying for a flush.
+        r.write_json(&mut buf);
+        buf.push(b'\n');
+        drop(r);
+        let mut pending = 1u64;
+        // Drain whatever is already buffered before paying for a write and a flush.
         while let Ok(Some(r)) = sub.try_next() {
-            let mut line = r.to_json();
-            line.push('\n');
-            out.write_all(line.as_bytes()).await?;
+            r.write_json(&mut buf);
+            buf.push(b'\n');
             pending += 1;
+            if buf.len() >= BATCH_BYTES {
+                out.write_all(&buf).await?;
+                buf.clear();
+            }
         }
+        out.write_all(&buf).await?;
+        buf.clear();
         out.flush().await?;
         stats.delivered.fetch_add(pending, Ordering::Relaxed);
-        pending = 0;
     }
     out.flush().await?;
     Ok(())
@@ -126,5 +135,37 @@ mod tests {
             assert_eq!(v["values"]["1.0.1.8.0.255"]["unit"], "Wh");
         }
         assert_eq!(stats.delivered.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_burst_larger_than_one_batch_is_written_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let bus = Bus::new(1024);
+        let sub = bus.subscribe("j");
+        let stats = Arc::new(SinkStats::new(sub.dropped_counter()));
+        let p = bus.publisher();
+        drop(bus);
+        let mut expected = String::new();
+        for i in 0..600 {
+            let mut r = Reading::new(MeterId::new("m").unwrap(), "test");
+            for c in 0..40 {
+                r.samples.push(Sample::number(
+                    Key::Obis(Obis::new(1, 0, c, 8, 0, 255)),
+                    Decimal::new(i * 1000 + i128::from(c), -3),
+                    Some(Unit::WH),
+                ));
+            }
+            expected.push_str(&r.to_json());
+            expected.push('\n');
+            p.publish(r);
+        }
+        drop(p);
+        assert!(expected.len() > 2 * BATCH_BYTES);
+        run(Config { path: path.clone() }, sub, stats.clone())
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 600);
     }
 }

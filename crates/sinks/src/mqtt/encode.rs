@@ -111,12 +111,13 @@ impl Encoder {
     pub fn encode(&self, r: &Reading) -> Vec<(String, Vec<u8>)> {
         match self.format {
             Format::Json => {
-                let json = if self.net_power {
-                    with_net_power(r).to_json()
+                let mut json = Vec::new();
+                if self.net_power {
+                    with_net_power(r).write_json(&mut json);
                 } else {
-                    r.to_json()
-                };
-                vec![(format!("{}/{}", self.base, r.meter), json.into_bytes())]
+                    r.write_json(&mut json);
+                }
+                vec![(format!("{}/{}", self.base, r.meter), json)]
             }
             Format::PerValue => {
                 let derived;

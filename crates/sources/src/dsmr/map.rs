@@ -33,16 +33,35 @@ use super::NAME;
 /// Maps one parsed telegram to a reading of `meter`. `authenticated` is `None` for plain P1,
 /// else whether the GCM tag was verified.
 pub fn map(telegram: &Telegram<'_>, meter: &MeterId, authenticated: Option<bool>) -> Reading {
+    map_with_capacity(telegram, meter, authenticated, 0)
+}
+
+/// [`map`] with room for `capacity` samples reserved up front (the adapter passes the sample
+/// count of the meter's previous telegram, so a reading's samples are allocated once).
+pub fn map_with_capacity(
+    telegram: &Telegram<'_>,
+    meter: &MeterId,
+    authenticated: Option<bool>,
+    capacity: usize,
+) -> Reading {
     let mut reading = Reading::new(meter.clone(), NAME);
     reading.authenticated = authenticated;
-    reading.meter_time = telegram.clock().and_then(meter_time);
+    reading.samples.reserve_exact(capacity);
+    let mut clock_seen = false;
     for object in telegram.objects() {
+        let value = object.value();
+        // The meter clock is the first `0-0:1.0.0` object (as `Telegram::clock` finds it);
+        // it comes before the samples that use it.
+        if !clock_seen && object.obis() == Some(proto_dsmr::Obis::CLOCK) {
+            clock_seen = true;
+            reading.meter_time = value.and_then(|g| g.timestamp()).and_then(meter_time);
+        }
         let key = match object.obis() {
             Some(obis) => Key::Obis(Obis(obis.0)),
             None if is_token(object.id()) => Key::Named(object.id().into()),
             None => continue,
         };
-        let Some(group) = object.value() else {
+        let Some(group) = value else {
             continue;
         };
         let sample = match (group.quantity(), reading.meter_time) {
@@ -137,6 +156,28 @@ mod tests {
             "2016-11-13T20:57:57+01:00"
         );
         assert_eq!(reading("0-0:1.0.0(632525252525W)").meter_time, None);
+    }
+
+    #[test]
+    fn only_the_first_clock_line_sets_the_meter_time() {
+        let r = reading(
+            "1-0:1.8.1(1*kWh)\r\n0-0:1.0.0(bad)\r\n0-0:1.0.0(200426223325S)\r\n0-0:96.1.1(1)",
+        );
+        assert_eq!(r.meter_time, None);
+        let texts: Vec<String> = r.samples.iter().map(|s| s.value.to_string()).collect();
+        assert_eq!(texts, ["1", "bad", "200426223325S", "1"]);
+        let r = reading("0-0:1.0.0(200426223325S)\r\n0-0:1.0.0(161113205757W)");
+        let times: Vec<String> = r.samples.iter().map(|s| s.value.to_string()).collect();
+        assert_eq!(
+            times,
+            ["2020-04-26T22:33:25+02:00", "2020-04-26T22:33:25+02:00"]
+        );
+        let capacity = |n| {
+            let bytes = telegram_bytes("1-0:1.8.1(1*kWh)");
+            let telegram = Telegram::parse(&bytes).unwrap();
+            map_with_capacity(&telegram, &MeterId::new("p1").unwrap(), None, n)
+        };
+        assert_eq!(capacity(0).samples, capacity(40).samples);
     }
 
     #[test]

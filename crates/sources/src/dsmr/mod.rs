@@ -86,6 +86,8 @@ impl Config {
 pub struct Dsmr {
     meter: MeterId,
     mode: Mode,
+    /// Samples of the last reading: room reserved for the next one.
+    hint: usize,
 }
 
 #[derive(Debug)]
@@ -125,7 +127,11 @@ impl Dsmr {
                 sniffer: Framer::new(),
             },
         };
-        Dsmr { meter, mode }
+        Dsmr {
+            meter,
+            mode,
+            hint: 0,
+        }
     }
 }
 
@@ -135,7 +141,7 @@ impl MeterProtocol for Dsmr {
     }
 
     fn on_bytes(&mut self, bytes: &[u8], out: &mut Output) {
-        let Dsmr { meter, mode } = self;
+        let Dsmr { meter, mode, hint } = self;
         match mode {
             Mode::Plain {
                 framer,
@@ -153,7 +159,7 @@ impl MeterProtocol for Dsmr {
                     }
                 });
                 framer.feed(bytes, |at, frame| {
-                    push_plain(out, *encrypted_seen, plain(meter, at, frame));
+                    push_plain(out, *encrypted_seen, plain(meter, hint, at, frame));
                 });
             }
             Mode::Encrypted {
@@ -167,7 +173,7 @@ impl MeterProtocol for Dsmr {
                     authentication: auth_key.as_ref().map(AesKey::bytes),
                 };
                 framer.feed(bytes, &keys, |at, frame| {
-                    out.push(encrypted(meter, at, frame));
+                    out.push(encrypted(meter, hint, at, frame));
                 });
                 sniffer.feed(bytes, |at, frame| {
                     if let Some(e) = unexpected_plain(at, frame) {
@@ -179,7 +185,7 @@ impl MeterProtocol for Dsmr {
     }
 
     fn finish(&mut self, out: &mut Output) {
-        let Dsmr { meter, mode } = self;
+        let Dsmr { meter, mode, hint } = self;
         match mode {
             Mode::Plain {
                 framer,
@@ -200,7 +206,7 @@ impl MeterProtocol for Dsmr {
                     // Once per input: copy the last frame so the framer can be asked its offset.
                     let frame = frame.map(<[u8]>::to_vec);
                     let at = framer.last_offset();
-                    let result = plain(meter, at, frame.as_deref().map_err(|e| *e));
+                    let result = plain(meter, hint, at, frame.as_deref().map_err(|e| *e));
                     push_plain(out, *encrypted_seen, result);
                 }
             }
@@ -215,7 +221,7 @@ impl MeterProtocol for Dsmr {
                     authentication: auth_key.as_ref().map(AesKey::bytes),
                 };
                 while let Some(frame) = framer.finish(&keys) {
-                    out.push(encrypted(meter, framer.last_offset(), frame));
+                    out.push(encrypted(meter, hint, framer.last_offset(), frame));
                 }
                 while let Some(frame) = sniffer.finish() {
                     let frame = frame.map(<[u8]>::to_vec);
@@ -247,19 +253,24 @@ impl MeterProtocol for Dsmr {
 }
 
 /// A plain frame (or framing error) starting at stream offset `at` → reading or error.
+/// `hint`: the sample count of the previous reading, updated.
 fn plain(
     meter: &MeterId,
+    hint: &mut usize,
     at: u64,
     frame: Result<&[u8], proto_dsmr::Error>,
 ) -> Result<Reading, FrameError> {
     let parsed = frame.and_then(Telegram::parse);
     let telegram = parsed.map_err(|e| at_offset(at, telegram_error(e)))?;
-    Ok(map::map(&telegram, meter, None))
+    let reading = map::map_with_capacity(&telegram, meter, None, *hint);
+    *hint = reading.samples.len();
+    Ok(reading)
 }
 
 /// A decrypted frame (or failed one) starting at stream offset `at` → reading or error.
 fn encrypted(
     meter: &MeterId,
+    hint: &mut usize,
     at: u64,
     frame: Result<Frame, EncryptedError>,
 ) -> Result<Reading, FrameError> {
@@ -267,11 +278,10 @@ fn encrypted(
     let telegram = frame
         .telegram()
         .map_err(|e| at_offset(at, telegram_error(e)))?;
-    Ok(map::map(
-        &telegram,
-        meter,
-        Some(frame.decrypted.authenticated),
-    ))
+    let authenticated = Some(frame.decrypted.authenticated);
+    let reading = map::map_with_capacity(&telegram, meter, authenticated, *hint);
+    *hint = reading.samples.len();
+    Ok(reading)
 }
 
 /// In plain mode, once encrypted frames were seen, framing errors are ciphertext noise.
