@@ -3,46 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto_mbus::{frame, Decoder, Framer};
-
-#[derive(Debug, PartialEq)]
-enum Out {
-    Apdu(u64, Vec<u8>),
-    Err(proto_mbus::Error),
-}
-
-fn decode(stream: &[u8], mut chunk: impl FnMut() -> usize) -> Vec<Out> {
-    let mut d = Decoder::new();
-    let mut out = Vec::new();
-    let mut rest = stream;
-    while !rest.is_empty() {
-        let (now, later) = rest.split_at(chunk().clamp(1, rest.len()));
-        d.push(now);
-        rest = later;
-        while let Some(r) = d.pop() {
-            out.push(r.map_or_else(Out::Err, |a| Out::Apdu(a.offset, a.bytes.to_vec())));
-        }
-    }
-    d.finish();
-    while let Some(r) = d.pop() {
-        out.push(r.map_or_else(Out::Err, |a| Out::Apdu(a.offset, a.bytes.to_vec())));
-    }
-    out
-}
+use proto_mbus::{frame, Framer, Reassembler};
+use proto_stream::testing::assert_chunking_invariant;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&seed, stream)) = data.split_first() else {
-        return;
-    };
-    let whole = decode(stream, || usize::MAX);
-    let mut state = u32::from(seed) | 1;
-    let chunked = decode(stream, || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        (state % 64) as usize + 1
-    });
-    assert_eq!(whole, chunked);
+    let stream = assert_chunking_invariant::<Reassembler>(data);
 
     let mut framer = Framer::new();
     framer.push(stream);

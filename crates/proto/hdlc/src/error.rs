@@ -3,16 +3,7 @@
 
 use core::fmt;
 
-/// Which layer an [`Error`] belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// No valid frame boundaries: skipped garbage, truncated input.
-    Framing,
-    /// A frame with a valid header and closing flag whose FCS does not match.
-    Checksum,
-    /// Segments that cannot be joined into one APDU.
-    Reassembly,
-}
+pub use proto_stream::ErrorKind;
 
 /// Why the first byte of a skipped run was not the start of a valid frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -15,188 +15,76 @@
 //! reported once, as [`Error::Skipped`] with offset, count and why the first one was rejected.
 //! A frame whose header (HCS) and closing flag are right but whose FCS is wrong is dropped
 //! whole and reported as [`Error::BadFcs`].
+//!
+//! The buffering, the skipped-byte runs and the end of input are the generic
+//! [`proto_stream::Framer`]'s; this module gives it the HDLC rules ([`Frames`]).
+
+use proto_stream::{FrameFormat, Verdict};
 
 use crate::error::{Error, Skip};
-use crate::frame::{self, Check, Frame, FLAG};
+use crate::frame::{self, Check, Frame, Layout, FLAG};
 
-/// A run of skipped bytes is reported at the latest when it reaches this length.
-pub const SKIP_REPORT_LEN: u64 = 1024;
+pub use proto_stream::SKIP_REPORT_LEN;
 
 /// Finds HDLC frames in a byte stream.
-#[derive(Debug, Default, Clone)]
-pub struct Framer {
-    buf: Vec<u8>,
-    start: usize,
-    offset: u64,
-    skipped: Option<Skipped>,
-    eof: bool,
-}
+pub type Framer = proto_stream::Framer<Frames>;
 
-#[derive(Debug, Clone, Copy)]
-struct Skipped {
-    offset: u64,
-    len: u64,
-    cause: Skip,
-}
+/// The HDLC rules for the generic framer: frames start with a flag `7E` and are checked by
+/// [`frame::check`]; the closing flag stays in the buffer, as it may open the next frame.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Frames;
 
-impl Skipped {
-    fn into_error(self) -> Error {
-        match self.cause {
-            Skip::Truncated => Error::Truncated {
-                offset: self.offset,
-                len: self.len,
+impl FrameFormat for Frames {
+    const START: u8 = FLAG;
+    const SHARED_END: usize = 1;
+    const NO_START: Skip = Skip::NoFlag;
+    const TRUNCATED: Skip = Skip::Truncated;
+    /// Where the fields are.
+    type Meta = Layout;
+    /// Expected and received FCS.
+    type Mismatch = (u16, u16);
+    type Skip = Skip;
+    type Frame<'a> = Frame<'a>;
+    type Error = Error;
+
+    #[inline]
+    fn check(buf: &[u8], eof: bool) -> Verdict<Layout, (u16, u16), Skip> {
+        match frame::check(buf, eof) {
+            Check::Frame(layout) => Verdict::Frame {
+                len: layout.len,
+                meta: layout,
             },
-            cause => Error::Skipped {
-                offset: self.offset,
-                len: self.len,
-                cause,
+            Check::BadFcs {
+                len,
+                expected,
+                actual,
+            } => Verdict::Corrupt {
+                len,
+                mismatch: (expected, actual),
             },
-        }
-    }
-}
-
-impl Framer {
-    /// An empty framer at stream offset 0.
-    pub fn new() -> Self {
-        Framer::default()
-    }
-
-    /// Appends received bytes. Call [`pop`](Self::pop) until it returns `None` afterwards.
-    pub fn push(&mut self, bytes: &[u8]) {
-        if self.start > 0 {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        self.eof = false;
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// Marks the end of input: the next calls to [`pop`](Self::pop) report what is left instead
-    /// of waiting for more.
-    pub fn finish(&mut self) {
-        self.eof = true;
-    }
-
-    /// True after [`finish`](Self::finish) once everything buffered has been popped.
-    pub fn at_end(&self) -> bool {
-        self.eof && self.buffered() == 0 && self.skipped.is_none()
-    }
-
-    /// Drops everything buffered and restarts at stream offset 0.
-    pub fn reset(&mut self) {
-        self.buf.clear();
-        self.start = 0;
-        self.offset = 0;
-        self.skipped = None;
-        self.eof = false;
-    }
-
-    /// Stream offset of the first byte not yet consumed.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
-    /// Bytes buffered and not yet consumed.
-    pub fn buffered(&self) -> usize {
-        self.buf.len().saturating_sub(self.start)
-    }
-
-    /// The next complete frame or error, or `None` when more bytes are needed.
-    pub fn pop(&mut self) -> Option<Result<Frame<'_>, Error>> {
-        loop {
-            let avail = self.buf.get(self.start..).unwrap_or_default();
-            if avail.is_empty() {
-                return if self.eof {
-                    self.skipped.take().map(|s| Err(s.into_error()))
-                } else {
-                    None
-                };
-            }
-            if avail.first() != Some(&FLAG) {
-                let run = avail.iter().position(|&b| b == FLAG).unwrap_or(avail.len());
-                if let Some(report) = self.skip(run, Skip::NoFlag) {
-                    return Some(Err(report));
-                }
-                continue;
-            }
-            match frame::check(avail, self.eof) {
-                Check::Incomplete => return None,
-                Check::Idle => {
-                    self.consume(1);
-                    if let Some(s) = self.skipped.take() {
-                        return Some(Err(s.into_error()));
-                    }
-                }
-                Check::Invalid(cause) => {
-                    if let Some(report) = self.skip(1, cause) {
-                        return Some(Err(report));
-                    }
-                }
-                Check::Frame(layout) => {
-                    if let Some(s) = self.skipped.take() {
-                        return Some(Err(s.into_error()));
-                    }
-                    let from = self.start;
-                    let offset = self.offset;
-                    // Leave the closing flag: it may open the next frame.
-                    self.consume(layout.len.saturating_sub(1));
-                    let bytes = self
-                        .buf
-                        .get(from..from.saturating_add(layout.len))
-                        .unwrap_or_default();
-                    return Some(Ok(Frame::new_unchecked(bytes, offset, layout)));
-                }
-                Check::BadFcs {
-                    len,
-                    expected,
-                    actual,
-                } => {
-                    if let Some(s) = self.skipped.take() {
-                        return Some(Err(s.into_error()));
-                    }
-                    let offset = self.offset;
-                    self.consume(len.saturating_sub(1));
-                    return Some(Err(Error::BadFcs {
-                        offset,
-                        expected,
-                        actual,
-                    }));
-                }
-            }
+            Check::Idle => Verdict::Idle,
+            Check::Incomplete => Verdict::Incomplete,
+            Check::Invalid(cause) => Verdict::Invalid(cause),
         }
     }
 
-    fn consume(&mut self, n: usize) {
-        self.start = self.start.saturating_add(n).min(self.buf.len());
-        self.offset = self.offset.saturating_add(n as u64);
+    fn frame(bytes: &[u8], offset: u64, layout: Layout) -> Frame<'_> {
+        Frame::new_unchecked(bytes, offset, layout)
     }
 
-    /// Skips up to `n` bytes as garbage; returns an error to report now, if any.
-    fn skip(&mut self, n: usize, cause: Skip) -> Option<Error> {
-        // A frame cut off by the end of input is reported on its own, not merged into the
-        // garbage before it.
-        let flushed = match self.skipped {
-            Some(run) if cause == Skip::Truncated && run.cause != Skip::Truncated => {
-                self.skipped.take().map(Skipped::into_error)
-            }
-            _ => None,
-        };
-        let run = self.skipped.get_or_insert(Skipped {
-            offset: self.offset,
-            len: 0,
-            cause,
-        });
-        let room = SKIP_REPORT_LEN.saturating_sub(run.len);
-        let n = (n as u64).min(room);
-        run.len = run.len.saturating_add(n);
-        let full = run.len >= SKIP_REPORT_LEN;
-        self.consume(usize::try_from(n).unwrap_or(usize::MAX));
-        if flushed.is_some() {
-            flushed
-        } else if full {
-            self.skipped.take().map(Skipped::into_error)
-        } else {
-            None
+    fn skipped(offset: u64, len: u64, cause: Skip) -> Error {
+        Error::Skipped { offset, len, cause }
+    }
+
+    fn truncated(offset: u64, len: u64) -> Error {
+        Error::Truncated { offset, len }
+    }
+
+    fn corrupt(offset: u64, (expected, actual): (u16, u16)) -> Error {
+        Error::BadFcs {
+            offset,
+            expected,
+            actual,
         }
     }
 }

@@ -10,10 +10,12 @@
 //! - [`frame`]: one frame `7E | A0/A8 len | dst | src | control | HCS | info | FCS | 7E`:
 //!   [`frame::check`], [`Frame`] (a checked view), [`frame::emit`] and the CRC-16/X.25.
 //! - [`framer`]: [`Framer`], the streaming frame finder: resynchronises after garbage,
-//!   reports skipped bytes once, tolerates shared and repeated flags.
+//!   reports skipped bytes once, tolerates shared and repeated flags. It is `proto-stream`'s
+//!   generic framer with the HDLC rules ([`framer::Frames`]).
 //! - [`segment`]: [`Reassembler`], which joins frames sent with the segmentation bit and
 //!   strips the LLC header `E6 E7 00`.
-//! - [`decoder`]: [`Decoder`] = framer + reassembler: bytes in, APDUs out.
+//! - [`decoder`]: [`Decoder`] = framer + reassembler: bytes in, APDUs out (`proto-stream`'s
+//!   generic decoder).
 //! - [`error`]: [`Error`], a small `Copy` enum with stream offsets.
 //!
 //! # Panics

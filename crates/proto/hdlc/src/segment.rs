@@ -12,6 +12,8 @@
 //!
 //! Frames that carry no user data (supervisory frames, SNRM/UA/DISC…) are ignored.
 
+use proto_stream::Assembly;
+
 use crate::error::Error;
 use crate::frame::{Address, Frame};
 
@@ -50,27 +52,10 @@ struct Message {
     llc: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Idle,
-    Collecting(Message),
-    Complete(Message),
-}
-
 /// Joins segmented HDLC frames into APDUs and strips the LLC header.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Reassembler {
-    buf: Vec<u8>,
-    state: State,
-}
-
-impl Default for Reassembler {
-    fn default() -> Self {
-        Reassembler {
-            buf: Vec::new(),
-            state: State::Idle,
-        }
-    }
+    joined: Assembly<Message>,
 }
 
 /// Splits off an LLC header.
@@ -94,24 +79,21 @@ impl Reassembler {
     /// # Errors
     /// [`Error::Incomplete`] (see above), [`Error::TooLong`] (the message is dropped).
     pub fn push(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
-        if let State::Complete(_) = self.state {
-            self.state = State::Idle;
-            self.buf.clear();
-        }
+        self.joined.next_segment();
         let info = frame.info();
         if !frame.carries_data() || info.is_empty() {
             return Ok(());
         }
         let (llc, payload) = strip_llc(info);
         let mut result = Ok(());
-        let message = match self.state {
-            State::Collecting(m) if llc || m.dst != frame.dst() || m.src != frame.src() => {
+        let message = match self.joined.collecting() {
+            Some(m) if llc || m.dst != frame.dst() || m.src != frame.src() => {
                 result = Err(Error::Incomplete {
                     offset: m.offset,
                     segments: m.segments,
                 });
-                self.buf.clear();
-                self.buf.extend_from_slice(payload);
+                self.joined.clear();
+                self.joined.extend(payload);
                 Message {
                     offset: frame.offset(),
                     segments: 1,
@@ -120,19 +102,19 @@ impl Reassembler {
                     llc,
                 }
             }
-            State::Collecting(m) => {
-                if self.buf.len().saturating_add(info.len()) > MAX_APDU_LEN {
-                    self.abandon();
+            Some(m) => {
+                if self.joined.len().saturating_add(info.len()) > MAX_APDU_LEN {
+                    self.joined.abandon();
                     return Err(Error::TooLong { offset: m.offset });
                 }
-                self.buf.extend_from_slice(info);
+                self.joined.extend(info);
                 Message {
                     segments: m.segments.saturating_add(1),
                     ..m
                 }
             }
-            State::Idle | State::Complete(_) => {
-                self.buf.extend_from_slice(payload);
+            None => {
+                self.joined.extend(payload);
                 Message {
                     offset: frame.offset(),
                     segments: 1,
@@ -142,32 +124,25 @@ impl Reassembler {
                 }
             }
         };
-        self.state = if frame.segmented() {
-            State::Collecting(message)
-        } else {
-            State::Complete(message)
-        };
+        self.joined.update(message, !frame.segmented());
         result
     }
 
     /// The APDU completed by the last [`push`](Self::push), if any.
     pub fn complete(&self) -> Option<Apdu<'_>> {
-        match self.state {
-            State::Complete(m) => Some(Apdu {
-                bytes: &self.buf,
-                offset: m.offset,
-                segments: m.segments,
-                dst: m.dst,
-                src: m.src,
-                llc: m.llc,
-            }),
-            _ => None,
-        }
+        self.joined.complete().map(|(bytes, m)| Apdu {
+            bytes,
+            offset: m.offset,
+            segments: m.segments,
+            dst: m.dst,
+            src: m.src,
+            llc: m.llc,
+        })
     }
 
     /// True while a segmented message waits for its last segment.
     pub fn in_progress(&self) -> bool {
-        matches!(self.state, State::Collecting(_))
+        self.joined.in_progress()
     }
 
     /// The input ended: an unfinished message is dropped and reported.
@@ -175,25 +150,18 @@ impl Reassembler {
     /// # Errors
     /// [`Error::Incomplete`] when a message was in progress.
     pub fn finish(&mut self) -> Result<(), Error> {
-        let state = self.state;
-        self.abandon();
-        match state {
-            State::Collecting(m) => Err(Error::Incomplete {
+        match self.joined.abandon() {
+            Some(m) => Err(Error::Incomplete {
                 offset: m.offset,
                 segments: m.segments,
             }),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
     /// Drops any message in progress.
     pub fn reset(&mut self) {
-        self.abandon();
-    }
-
-    fn abandon(&mut self) {
-        self.state = State::Idle;
-        self.buf.clear();
+        self.joined.abandon();
     }
 }
 

@@ -1,10 +1,15 @@
 //! Framer and reassembler in one: bytes in, complete DLMS APDUs (or errors) out.
 
+use proto_stream::Reassemble;
+
 use crate::error::Error;
-use crate::framer::Framer;
+use crate::frame::Frame;
+use crate::framer::LongFrames;
 use crate::segment::{Apdu, Reassembler};
 
-/// Bytes in, APDUs out.
+/// Bytes in, APDUs out: the generic [`proto_stream::Decoder`] with the M-Bus
+/// [`Framer`](crate::Framer) and [`Reassembler`]. An unfinished message is reported as
+/// [`Error::Incomplete`] at the end of input.
 ///
 /// ```
 /// use proto_mbus::{frame, Decoder};
@@ -17,70 +22,33 @@ use crate::segment::{Apdu, Reassembler};
 /// assert_eq!(apdu.bytes, &[0xDB, 0x08, 0x4B, 0x46]);
 /// assert!(d.pop().is_none());
 /// ```
-#[derive(Debug, Default, Clone)]
-pub struct Decoder {
-    framer: Framer,
-    reassembler: Reassembler,
-    /// The reassembler completed a message in the same push that reported an error.
-    complete_pending: bool,
-}
+pub type Decoder = proto_stream::Decoder<Reassembler>;
 
-impl Decoder {
-    /// A decoder at stream offset 0.
-    pub fn new() -> Self {
-        Decoder::default()
+impl Reassemble for Reassembler {
+    type Format = LongFrames;
+    type Apdu<'a> = Apdu<'a>;
+    type Error = Error;
+
+    fn push(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
+        Reassembler::push(self, frame)
     }
 
-    /// Appends received bytes; then call [`pop`](Self::pop) until `None`.
-    pub fn push(&mut self, bytes: &[u8]) {
-        self.framer.push(bytes);
+    fn complete(&self) -> Option<Apdu<'_>> {
+        Reassembler::complete(self)
     }
 
-    /// Marks the end of input (see [`Framer::finish`]); an unfinished message is reported as
-    /// [`Error::Incomplete`] by the following pops.
-    pub fn finish(&mut self) {
-        self.framer.finish();
+    fn finish(&mut self) -> Result<(), Error> {
+        Reassembler::finish(self)
     }
 
-    /// Drops all state (the link was reopened).
-    pub fn reset(&mut self) {
-        self.framer.reset();
-        self.reassembler.reset();
-        self.complete_pending = false;
+    fn reset(&mut self) {
+        Reassembler::reset(self);
     }
 
-    /// The next APDU or error; `None` when more bytes are needed.
-    pub fn pop(&mut self) -> Option<Result<Apdu<'_>, Error>> {
-        if self.complete_pending {
-            self.complete_pending = false;
-            return self.reassembler.complete().map(Ok);
-        }
-        loop {
-            let result = match self.framer.pop() {
-                None => {
-                    // At the end of input the framer is drained: report an unfinished
-                    // message.
-                    return match self.framer_at_end() {
-                        true => self.reassembler.finish().err().map(Err),
-                        false => None,
-                    };
-                }
-                Some(Err(e)) => return Some(Err(e)),
-                Some(Ok(frame)) => self.reassembler.push(&frame),
-            };
-            let done = self.reassembler.complete().is_some();
-            match result {
-                Err(e) => {
-                    self.complete_pending = done;
-                    return Some(Err(e));
-                }
-                Ok(()) if done => return self.reassembler.complete().map(Ok),
-                Ok(()) => {}
-            }
-        }
-    }
-
-    fn framer_at_end(&self) -> bool {
-        self.framer.at_end()
+    fn parts<'a>(apdu: &Apdu<'a>) -> (u64, &'a [u8])
+    where
+        Self: 'a,
+    {
+        (apdu.offset, apdu.bytes)
     }
 }

@@ -11,193 +11,75 @@
 //! (and why the first of them was rejected), right before the next frame or at the end of
 //! input. A frame with correct boundaries but a wrong checksum is dropped whole and reported as
 //! [`Error::BadChecksum`].
+//!
+//! The buffering, the skipped-byte runs and the end of input are the generic
+//! [`proto_stream::Framer`]'s; this module gives it the M-Bus rules ([`LongFrames`]).
+
+use proto_stream::{FrameFormat, Verdict};
 
 use crate::error::{Error, Skip};
 use crate::frame::{self, Check, Frame, START};
 
-/// A run of skipped bytes is reported at the latest when it reaches this length, so that a line
-/// carrying only noise (wrong baud rate, wrong parity) still produces errors.
-pub const SKIP_REPORT_LEN: u64 = 1024;
+pub use proto_stream::SKIP_REPORT_LEN;
 
 /// Finds M-Bus long frames in a byte stream.
-#[derive(Debug, Default, Clone)]
-pub struct Framer {
-    buf: Vec<u8>,
-    /// Bytes at the front of `buf` already consumed.
-    start: usize,
-    /// Stream offset of `buf[start]`.
-    offset: u64,
-    /// The run of skipped bytes not reported yet.
-    skipped: Option<Skipped>,
-    eof: bool,
-}
+pub type Framer = proto_stream::Framer<LongFrames>;
 
-#[derive(Debug, Clone, Copy)]
-struct Skipped {
-    offset: u64,
-    len: u64,
-    cause: Skip,
-}
+/// The M-Bus rules for the generic framer: frames start with `68` and are checked by
+/// [`frame::check`]; no byte is shared between two frames.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LongFrames;
 
-impl Skipped {
-    fn into_error(self) -> Error {
-        match self.cause {
-            Skip::Truncated => Error::Truncated {
-                offset: self.offset,
-                len: self.len,
+impl FrameFormat for LongFrames {
+    const START: u8 = START;
+    const SHARED_END: usize = 0;
+    const NO_START: Skip = Skip::NoStart;
+    const TRUNCATED: Skip = Skip::Truncated;
+    /// Whether the L-field overflowed.
+    type Meta = bool;
+    /// Expected and received checksum.
+    type Mismatch = (u8, u8);
+    type Skip = Skip;
+    type Frame<'a> = Frame<'a>;
+    type Error = Error;
+
+    #[inline]
+    fn check(buf: &[u8], eof: bool) -> Verdict<bool, (u8, u8), Skip> {
+        match frame::check(buf, eof) {
+            Check::Frame { len, overflowed } => Verdict::Frame {
+                len,
+                meta: overflowed,
             },
-            cause => Error::Skipped {
-                offset: self.offset,
-                len: self.len,
-                cause,
+            Check::BadChecksum {
+                len,
+                expected,
+                actual,
+            } => Verdict::Corrupt {
+                len,
+                mismatch: (expected, actual),
             },
-        }
-    }
-}
-
-impl Framer {
-    /// An empty framer at stream offset 0.
-    pub fn new() -> Self {
-        Framer::default()
-    }
-
-    /// Appends received bytes. Call [`pop`](Self::pop) until it returns `None` afterwards.
-    pub fn push(&mut self, bytes: &[u8]) {
-        if self.start > 0 {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        self.eof = false;
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// Marks the end of input: the next calls to [`pop`](Self::pop) report what is left (a
-    /// truncated frame, skipped bytes) instead of waiting for more. Pushing again starts a new
-    /// stretch of input at the same stream offset.
-    pub fn finish(&mut self) {
-        self.eof = true;
-    }
-
-    /// Drops everything buffered and restarts at stream offset 0 (the link was reopened).
-    pub fn reset(&mut self) {
-        *self = Framer {
-            buf: core::mem::take(&mut self.buf),
-            ..Framer::default()
-        };
-        self.buf.clear();
-    }
-
-    /// Stream offset of the first byte not yet consumed.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
-    /// True after [`finish`](Self::finish) once everything buffered has been popped.
-    pub fn at_end(&self) -> bool {
-        self.eof && self.buffered() == 0 && self.skipped.is_none()
-    }
-
-    /// Bytes buffered and not yet consumed.
-    pub fn buffered(&self) -> usize {
-        self.buf.len().saturating_sub(self.start)
-    }
-
-    /// The next complete frame or error, or `None` when more bytes are needed.
-    pub fn pop(&mut self) -> Option<Result<Frame<'_>, Error>> {
-        loop {
-            let avail = self.buf.get(self.start..).unwrap_or_default();
-            if avail.is_empty() {
-                return if self.eof {
-                    self.skipped.take().map(|s| Err(s.into_error()))
-                } else {
-                    None
-                };
-            }
-            let verdict = if avail.first() == Some(&START) {
-                frame::check(avail, self.eof)
-            } else {
-                let run = avail
-                    .iter()
-                    .position(|&b| b == START)
-                    .unwrap_or(avail.len());
-                if let Some(report) = self.skip(run, Skip::NoStart) {
-                    return Some(Err(report));
-                }
-                continue;
-            };
-            match verdict {
-                Check::Incomplete => return None,
-                Check::Invalid(cause) => {
-                    if let Some(report) = self.skip(1, cause) {
-                        return Some(Err(report));
-                    }
-                }
-                Check::Frame { len, overflowed } => {
-                    if let Some(s) = self.skipped.take() {
-                        return Some(Err(s.into_error()));
-                    }
-                    let from = self.start;
-                    let offset = self.offset;
-                    self.consume(len);
-                    let bytes = self
-                        .buf
-                        .get(from..from.saturating_add(len))
-                        .unwrap_or_default();
-                    return Some(Ok(Frame::new_unchecked(bytes, offset, overflowed)));
-                }
-                Check::BadChecksum {
-                    len,
-                    expected,
-                    actual,
-                } => {
-                    if let Some(s) = self.skipped.take() {
-                        return Some(Err(s.into_error()));
-                    }
-                    let offset = self.offset;
-                    self.consume(len);
-                    return Some(Err(Error::BadChecksum {
-                        offset,
-                        expected,
-                        actual,
-                    }));
-                }
-            }
+            Check::Incomplete => Verdict::Incomplete,
+            Check::Invalid(cause) => Verdict::Invalid(cause),
         }
     }
 
-    fn consume(&mut self, n: usize) {
-        self.start = self.start.saturating_add(n).min(self.buf.len());
-        self.offset = self.offset.saturating_add(n as u64);
+    fn frame(bytes: &[u8], offset: u64, overflowed: bool) -> Frame<'_> {
+        Frame::new_unchecked(bytes, offset, overflowed)
     }
 
-    /// Skips up to `n` bytes as garbage; returns the run to report when it reached
-    /// [`SKIP_REPORT_LEN`].
-    fn skip(&mut self, n: usize, cause: Skip) -> Option<Error> {
-        // A frame cut off by the end of input is reported on its own, not merged into the
-        // garbage before it.
-        let flushed = match self.skipped {
-            Some(run) if cause == Skip::Truncated && run.cause != Skip::Truncated => {
-                self.skipped.take().map(Skipped::into_error)
-            }
-            _ => None,
-        };
-        let run = self.skipped.get_or_insert(Skipped {
-            offset: self.offset,
-            len: 0,
-            cause,
-        });
-        let room = SKIP_REPORT_LEN.saturating_sub(run.len);
-        let n = (n as u64).min(room);
-        run.len = run.len.saturating_add(n);
-        let full = run.len >= SKIP_REPORT_LEN;
-        // n <= the buffered length, so it fits in usize.
-        self.consume(usize::try_from(n).unwrap_or(usize::MAX));
-        if flushed.is_some() {
-            flushed
-        } else if full {
-            self.skipped.take().map(Skipped::into_error)
-        } else {
-            None
+    fn skipped(offset: u64, len: u64, cause: Skip) -> Error {
+        Error::Skipped { offset, len, cause }
+    }
+
+    fn truncated(offset: u64, len: u64) -> Error {
+        Error::Truncated { offset, len }
+    }
+
+    fn corrupt(offset: u64, (expected, actual): (u8, u8)) -> Error {
+        Error::BadChecksum {
+            offset,
+            expected,
+            actual,
         }
     }
 }

@@ -9,10 +9,12 @@
 //! - [`frame`]: one long frame `68 L L 68 C A CI data… CS 16`: [`frame::check`],
 //!   [`Frame`] (a checked view) and [`frame::emit`].
 //! - [`framer`]: [`Framer`], the streaming frame finder: resynchronises after garbage, reports
-//!   skipped bytes once, accepts the Sagemcom T210-D frame whose L-field overflowed.
+//!   skipped bytes once, accepts the Sagemcom T210-D frame whose L-field overflowed. It is
+//!   `proto-stream`'s generic framer with the M-Bus rules ([`framer::LongFrames`]).
 //! - [`segment`]: [`Reassembler`], which joins the DLMS transport segments (CI low nibble =
 //!   sequence number, bit 0x10 = last segment) and strips the `STSAP DTSAP` pair.
-//! - [`decoder`]: [`Decoder`] = framer + reassembler: bytes in, complete APDUs out.
+//! - [`decoder`]: [`Decoder`] = framer + reassembler: bytes in, complete APDUs out
+//!   (`proto-stream`'s generic decoder).
 //! - [`error`]: [`Error`], a small `Copy` enum with stream offsets.
 //!
 //! # Panics

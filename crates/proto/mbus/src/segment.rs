@@ -9,6 +9,8 @@
 //! Example, Netz NÖ (vector `evn-netznoe-doc-kaifa-ma309`): `68 FA FA 68 53 FF 00 01 67 DB 08 …`
 //! then `68 14 14 68 53 FF 11 01 67 …`; the APDU is both data parts after `01 67` joined.
 
+use proto_stream::Assembly;
+
 use crate::error::Error;
 use crate::frame::{Frame, MAX_FRAME_LEN};
 
@@ -37,35 +39,20 @@ pub struct Apdu<'a> {
     pub saps: [u8; 2],
 }
 
+/// What the reassembler records about a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Idle,
-    Collecting {
-        offset: u64,
-        next: u8,
-        saps: [u8; 2],
-    },
-    Complete {
-        offset: u64,
-        segments: u8,
-        saps: [u8; 2],
-    },
+struct Message {
+    /// Stream offset of its first frame.
+    offset: u64,
+    /// Segments received, which is also the sequence number of the next one.
+    segments: u8,
+    saps: [u8; 2],
 }
 
 /// Joins DLMS transport segments into APDUs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Reassembler {
-    buf: Vec<u8>,
-    state: State,
-}
-
-impl Default for Reassembler {
-    fn default() -> Self {
-        Reassembler {
-            buf: Vec::new(),
-            state: State::Idle,
-        }
-    }
+    joined: Assembly<Message>,
 }
 
 impl Reassembler {
@@ -84,10 +71,7 @@ impl Reassembler {
     /// [`Error::OutOfOrder`] and [`Error::SapMismatch`] (the message in progress and the
     /// frame are dropped), [`Error::Incomplete`] (see above).
     pub fn push(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
-        if let State::Complete { .. } = self.state {
-            self.state = State::Idle;
-            self.buf.clear();
-        }
+        self.joined.next_segment();
         let offset = frame.offset();
         let ci = frame.ci();
         if ci > CI_MAX {
@@ -98,39 +82,35 @@ impl Reassembler {
         let (saps, payload) = match frame.data() {
             [st, dt, rest @ ..] => ([*st, *dt], rest),
             _ => {
-                self.abandon();
+                self.joined.abandon();
                 return Err(Error::ShortSegment { offset });
             }
         };
         let mut result = Ok(());
-        let (first_offset, segments) = match self.state {
-            State::Collecting {
-                offset: first,
-                next,
-                saps: first_saps,
-            } => {
+        let (first_offset, segments) = match self.joined.collecting() {
+            Some(m) => {
                 if seq == 0 {
                     result = Err(Error::Incomplete {
-                        offset: first,
-                        segments: next,
+                        offset: m.offset,
+                        segments: m.segments,
                     });
-                    self.buf.clear();
+                    self.joined.clear();
                     (offset, 1)
-                } else if seq != next {
-                    self.abandon();
+                } else if seq != m.segments {
+                    self.joined.abandon();
                     return Err(Error::OutOfOrder {
                         offset,
-                        expected: next,
+                        expected: m.segments,
                         got: seq,
                     });
-                } else if saps != first_saps {
-                    self.abandon();
+                } else if saps != m.saps {
+                    self.joined.abandon();
                     return Err(Error::SapMismatch { offset });
                 } else {
-                    (first, next.saturating_add(1))
+                    (m.offset, m.segments.saturating_add(1))
                 }
             }
-            State::Idle | State::Complete { .. } => {
+            None => {
                 if seq != 0 {
                     return Err(Error::OutOfOrder {
                         offset,
@@ -141,52 +121,39 @@ impl Reassembler {
                 (offset, 1)
             }
         };
-        self.buf.extend_from_slice(payload);
-        self.state = if fin {
-            State::Complete {
-                offset: first_offset,
-                segments,
-                saps,
-            }
-        } else if segments >= MAX_SEGMENTS {
+        self.joined.extend(payload);
+        if !fin && segments >= MAX_SEGMENTS {
             // A 17th segment could not be numbered; the next one is out of order anyway, but
             // say so now rather than buffer further.
-            self.abandon();
+            self.joined.abandon();
             return Err(Error::OutOfOrder {
                 offset,
                 expected: MAX_SEGMENTS,
                 got: seq,
             });
-        } else {
-            State::Collecting {
-                offset: first_offset,
-                next: segments,
-                saps,
-            }
+        }
+        let message = Message {
+            offset: first_offset,
+            segments,
+            saps,
         };
+        self.joined.update(message, fin);
         result
     }
 
     /// The APDU completed by the last [`push`](Self::push), if any.
     pub fn complete(&self) -> Option<Apdu<'_>> {
-        match self.state {
-            State::Complete {
-                offset,
-                segments,
-                saps,
-            } => Some(Apdu {
-                bytes: &self.buf,
-                offset,
-                segments,
-                saps,
-            }),
-            _ => None,
-        }
+        self.joined.complete().map(|(bytes, m)| Apdu {
+            bytes,
+            offset: m.offset,
+            segments: m.segments,
+            saps: m.saps,
+        })
     }
 
     /// True while a message has segments but no last segment yet.
     pub fn in_progress(&self) -> bool {
-        matches!(self.state, State::Collecting { .. })
+        self.joined.in_progress()
     }
 
     /// The input ended: an unfinished message is dropped and reported.
@@ -194,25 +161,18 @@ impl Reassembler {
     /// # Errors
     /// [`Error::Incomplete`] when a message was in progress.
     pub fn finish(&mut self) -> Result<(), Error> {
-        let state = self.state;
-        self.abandon();
-        match state {
-            State::Collecting { offset, next, .. } => Err(Error::Incomplete {
-                offset,
-                segments: next,
+        match self.joined.abandon() {
+            Some(m) => Err(Error::Incomplete {
+                offset: m.offset,
+                segments: m.segments,
             }),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
     /// Drops any message in progress.
     pub fn reset(&mut self) {
-        self.abandon();
-    }
-
-    fn abandon(&mut self) {
-        self.state = State::Idle;
-        self.buf.clear();
+        self.joined.abandon();
     }
 }
 

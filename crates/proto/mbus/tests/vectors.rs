@@ -8,56 +8,15 @@
     clippy::panic
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use proto_mbus::{Decoder, Error, Frame, Framer, Skip};
-use serde_json::Value;
-
-struct Vector {
-    name: String,
-    wire: Vec<u8>,
-    meta: Value,
-}
+use proto_mbus::{Decoder, Error, Frame, Framer, Reassembler, Skip};
+use proto_stream::testing::{self, ber_len, hex_field, Rng, Vector};
 
 fn vectors() -> Vec<Vector> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "hex"))
-        .collect();
-    paths.sort();
-    let out: Vec<Vector> = paths
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
-            let hex: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-            let meta: Value =
-                serde_json::from_str(&std::fs::read_to_string(p.with_extension("json")).unwrap())
-                    .unwrap();
-            Vector {
-                name: p.file_stem().unwrap().to_string_lossy().into_owned(),
-                wire: hex::decode(hex).unwrap(),
-                meta,
-            }
-        })
-        .collect();
+    let out = testing::vectors(Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors"));
     assert_eq!(out.len(), 6, "expected the six M-Bus captures");
     out
-}
-
-fn hex_field(v: &Value, key: &str) -> Vec<u8> {
-    hex::decode(v[key].as_str().unwrap()).unwrap()
-}
-
-/// A BER length at the front of `b`: (value, bytes used).
-fn ber_len(b: &[u8]) -> (usize, usize) {
-    match b[0] {
-        n @ 0..=0x7F => (n as usize, 1),
-        0x81 => (b[1] as usize, 2),
-        0x82 => (((b[1] as usize) << 8) | b[2] as usize, 3),
-        x => panic!("unexpected length byte {x:02X}"),
-    }
 }
 
 #[test]
@@ -175,49 +134,10 @@ fn every_capture_reassembles_into_the_published_ciphered_apdu() {
     }
 }
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-#[derive(Debug, PartialEq)]
-enum Out {
-    Apdu(u64, Vec<u8>),
-    Err(Error),
-}
+type Out = testing::Out<Error>;
 
 fn decode_in_chunks(input: &[u8], rng: &mut Rng, max_chunk: usize) -> Vec<Out> {
-    let mut d = Decoder::new();
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < input.len() {
-        let n = (1 + rng.below(max_chunk)).min(input.len() - at);
-        d.push(&input[at..at + n]);
-        at += n;
-        while let Some(r) = d.pop() {
-            out.push(match r {
-                Ok(a) => Out::Apdu(a.offset, a.bytes.to_vec()),
-                Err(e) => Out::Err(e),
-            });
-        }
-    }
-    d.finish();
-    while let Some(r) = d.pop() {
-        out.push(match r {
-            Ok(a) => Out::Apdu(a.offset, a.bytes.to_vec()),
-            Err(e) => Out::Err(e),
-        });
-    }
-    out
+    testing::decode_in_chunks::<Reassembler>(input, rng, max_chunk)
 }
 
 #[test]

@@ -3,19 +3,13 @@
 //! This module adds what only HDLC needs: the link-layer errors and the `layout` names.
 
 use proto_dlms::Layout;
-use proto_hdlc::ErrorKind;
-use smart_meter_core::{FrameError, Stage};
+use smart_meter_core::FrameError;
 
-pub use crate::mbus_dlms::map::{decode, dlms_error, meter_time, reading, stage};
+pub use crate::mbus_dlms::map::{decode, dlms_error, link_stage, meter_time, reading, stage};
 
 /// An HDLC link-layer error as a frame error.
 pub fn link_error(e: &proto_hdlc::Error) -> FrameError {
-    let stage = match e.kind() {
-        ErrorKind::Framing => Stage::Framing,
-        ErrorKind::Checksum => Stage::Checksum,
-        ErrorKind::Reassembly => Stage::Reassembly,
-    };
-    FrameError::new(stage, e.to_string())
+    FrameError::new(link_stage(e.kind()), e.to_string())
 }
 
 /// The value of the `layout` key that means "recognise the layout from the frame".
@@ -40,6 +34,7 @@ pub fn layout(name: Option<&str>) -> Result<Option<Layout>, String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use smart_meter_core::Stage;
 
     #[test]
     fn layout_names_are_the_documented_ones() {

@@ -165,6 +165,16 @@ pub fn meter_time(dt: &DateTime) -> Option<MeterTime> {
     )
 }
 
+/// The stage of a link-layer error. M-Bus and HDLC errors share their kinds
+/// (`proto_stream::ErrorKind`, re-exported by both link-layer crates).
+pub fn link_stage(kind: proto_mbus::ErrorKind) -> Stage {
+    match kind {
+        proto_mbus::ErrorKind::Framing => Stage::Framing,
+        proto_mbus::ErrorKind::Checksum => Stage::Checksum,
+        proto_mbus::ErrorKind::Reassembly => Stage::Reassembly,
+    }
+}
+
 /// The stage of a DLMS-layer error.
 pub fn stage(e: &proto_dlms::Error) -> Stage {
     match e.stage_name() {

@@ -48,9 +48,8 @@ pub mod titles;
 
 use std::collections::BTreeMap;
 
-use proto_mbus::ErrorKind;
 use serde::Deserialize;
-use smart_meter_core::{FrameError, MeterId, Stage};
+use smart_meter_core::{FrameError, MeterId};
 
 use crate::key::AesKey;
 use crate::protocol::{MeterProtocol, Output};
@@ -158,12 +157,7 @@ impl MbusDlms {
 
 /// A link-layer error as a frame error.
 pub fn link_error(e: &proto_mbus::Error) -> FrameError {
-    let stage = match e.kind() {
-        ErrorKind::Framing => Stage::Framing,
-        ErrorKind::Checksum => Stage::Checksum,
-        ErrorKind::Reassembly => Stage::Reassembly,
-    };
-    FrameError::new(stage, e.to_string())
+    FrameError::new(map::link_stage(e.kind()), e.to_string())
 }
 
 impl MeterProtocol for MbusDlms {
