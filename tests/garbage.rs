@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use smart_meter_core::Stage;
 use smart_meter_tests::dsmr::{indices, telegram};
 use smart_meter_tests::gateway::Gateway;
-use smart_meter_tests::{read_jsonl, write_settings};
+use smart_meter_tests::{read_jsonl, replay_to_jsonl};
 
 /// xorshift64*: a fixed, reproducible stream of pseudo-random numbers.
 struct Rng(u64);
@@ -103,24 +103,7 @@ async fn noise_cut_and_corrupt_telegrams_cost_no_good_reading_and_are_counted() 
     let dir = tempfile::tempdir().unwrap();
     let (bytes, counts) = capture(400, &mut Rng(0x5EED_CAFE));
     assert!(counts.noise > 10 && counts.cut > 10 && counts.false_start > 10 && counts.corrupt > 10);
-    std::fs::write(dir.path().join("noisy.bin"), &bytes).unwrap();
-    let out = dir.path().join("out.jsonl");
-    write_settings(
-        dir.path(),
-        &format!(
-            r#"[t.bus]
-capacity = 8192
-[t.sources.p1]
-protocol = "dsmr"
-file = "noisy.bin"
-speed = "max"
-[t.sinks.out]
-type = "jsonl"
-path = "{}"
-"#,
-            out.display()
-        ),
-    );
+    let out = replay_to_jsonl(dir.path(), 8192, "p1", "dsmr", "", &bytes);
     let gw = Gateway::start(dir.path(), "t").await;
     let src = gw.source("p1");
     let sink = gw.sink("out");
@@ -194,24 +177,13 @@ async fn noise_and_broken_m_bus_frames_between_evn_pushes_cost_no_good_push() {
         good += 1;
     }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("noisy.bin"), &bytes).unwrap();
-    let out = dir.path().join("out.jsonl");
-    write_settings(
+    let out = replay_to_jsonl(
         dir.path(),
-        &format!(
-            r#"[t.bus]
-capacity = 8192
-[t.sources.evn]
-protocol = "mbus-dlms"
-file = "noisy.bin"
-speed = "max"
-key = "{key}"
-[t.sinks.out]
-type = "jsonl"
-path = "{}"
-"#,
-            out.display()
-        ),
+        8192,
+        "evn",
+        "mbus-dlms",
+        &format!("key = \"{key}\"\n"),
+        &bytes,
     );
     let gw = Gateway::start(dir.path(), "t").await;
     let src = gw.source("evn");

@@ -6,30 +6,13 @@ use std::sync::atomic::Ordering;
 
 use smart_meter_tests::dsmr::{capture, indices};
 use smart_meter_tests::gateway::Gateway;
-use smart_meter_tests::{read_jsonl, write_settings};
+use smart_meter_tests::{read_jsonl, replay_to_jsonl};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_max_speed_replay_loses_no_reading_to_a_slower_sink() {
     const N: u64 = 5_000;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("capture.bin"), capture(0..N)).unwrap();
-    let out = dir.path().join("out.jsonl");
-    write_settings(
-        dir.path(),
-        &format!(
-            r#"[t.bus]
-capacity = 16
-[t.sources.p1]
-protocol = "dsmr"
-file = "capture.bin"
-speed = "max"
-[t.sinks.out]
-type = "jsonl"
-path = "{}"
-"#,
-            out.display()
-        ),
-    );
+    let out = replay_to_jsonl(dir.path(), 16, "p1", "dsmr", "", &capture(0..N));
     let gw = Gateway::start(dir.path(), "t").await;
     let sink = gw.sink("out");
     gw.join().await.expect("the replay runs to the end");

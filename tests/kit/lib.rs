@@ -52,3 +52,29 @@ pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
 pub fn write_settings(dir: &Path, toml: &str) {
     std::fs::write(dir.join("settings.toml"), toml).expect("write settings.toml");
 }
+
+/// A max-speed file replay in profile `t`: writes `bytes` as `dir/capture.bin` and a
+/// `settings.toml` with a bus of `capacity` readings, the source `source` (`protocol` and any
+/// `extra` TOML lines) replaying that file, and a `jsonl` sink `out`. Returns the jsonl path.
+pub fn replay_to_jsonl(
+    dir: &Path,
+    capacity: usize,
+    source: &str,
+    protocol: &str,
+    extra: &str,
+    bytes: &[u8],
+) -> PathBuf {
+    std::fs::write(dir.join("capture.bin"), bytes).expect("write capture.bin");
+    let out = dir.join("out.jsonl");
+    write_settings(
+        dir,
+        &format!(
+            "[t.bus]\ncapacity = {capacity}\n\
+             [t.sources.{source}]\nprotocol = \"{protocol}\"\nfile = \"capture.bin\"\n\
+             speed = \"max\"\n{extra}\
+             [t.sinks.out]\ntype = \"jsonl\"\npath = \"{}\"\n",
+            out.display()
+        ),
+    );
+    out
+}
